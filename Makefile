@@ -1,0 +1,53 @@
+# StudySpot — two commands on a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DEBIAN_PACKAGES := redis-server mosquitto mosquitto-clients chromium chromium-driver zbar-tools
+DEMO_ARGS ?=
+
+.PHONY: demo test lint typecheck pytest bench reliability system-packages venv clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+# Installs the Debian packages the tests need when they are missing and we are root.
+system-packages:
+	@missing=""; for p in $(DEBIAN_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = "0" ]; then \
+			echo "installing Debian packages:$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+		else \
+			echo "missing Debian packages:$$missing (run as root or install them)"; exit 1; \
+		fi; \
+	fi
+
+demo: $(STAMP)
+	$(BIN)/studyspot demo $(DEMO_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy shared edge cloud studyspot bench
+
+pytest: $(STAMP) system-packages
+	$(BIN)/pytest
+
+test: $(STAMP) system-packages lint typecheck pytest
+
+bench: $(STAMP) system-packages
+	$(BIN)/python -m bench.harness
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

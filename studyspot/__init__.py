@@ -1,0 +1,1 @@
+"""Whole-platform entry points: the `studyspot` command and the one-machine demo."""

@@ -1,0 +1,3 @@
+from studyspot.cli import app
+
+app()
