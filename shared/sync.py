@@ -1,0 +1,182 @@
+"""Sync wire models between edge and cloud (pydantic v2). Every message carries `version: 1`.
+
+Edge → cloud (`PushBatch`) is validated strictly (unknown fields rejected). Cloud → edge
+(`PullResponse` and its records) ignores unknown fields so an older edge keeps working while the
+cloud adds optional fields; an incompatible change bumps `version`.
+All datetimes must be timezone-aware.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+SYNC_VERSION: Literal[1] = 1
+MAX_EVENTS_PER_BATCH = 500
+
+PassId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16}$")]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+
+
+class _Inbound(BaseModel):
+    """Edge → cloud: strict."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Outbound(BaseModel):
+    """Cloud → edge: tolerant of fields added later."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+# --- push (edge → cloud) --------------------------------------------------------------------------
+
+
+class EventKind(StrEnum):
+    CHECKIN = "checkin"
+    CHECKOUT = "checkout"
+    CHECKIN_REJECTED = "checkin_rejected"
+    TELEMETRY = "telemetry"
+    DEVICE_STATE = "device_state"
+    ALERT = "alert"
+    CASH_SALE = "cash_sale"
+    WALKIN_BOOKING = "walkin_booking"
+    RULE_ACTION = "rule_action"
+    COMMAND_ACK = "command_ack"
+
+
+class EdgeEvent(_Inbound):
+    id: UUID
+    kind: EventKind
+    occurred_at: AwareDatetime
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class PushBatch(_Inbound):
+    version: Literal[1] = SYNC_VERSION
+    device_id: UUID
+    sent_at: AwareDatetime
+    clock: AwareDatetime  # the edge's clock when it built the batch; the cloud derives skew from it
+    events: list[EdgeEvent] = Field(max_length=MAX_EVENTS_PER_BATCH)
+
+    @model_validator(mode="after")
+    def _event_ids_unique(self) -> PushBatch:
+        ids = [event.id for event in self.events]
+        if len(set(ids)) != len(ids):
+            raise ValueError("event ids must be unique within a batch")
+        return self
+
+
+class EventResult(_Outbound):
+    id: UUID
+    status: Literal["applied", "duplicate", "rejected"]
+    reason: str | None = None
+
+    @model_validator(mode="after")
+    def _rejection_has_reason(self) -> EventResult:
+        if self.status == "rejected" and not self.reason:
+            raise ValueError("a rejected event needs a reason")
+        return self
+
+
+class PushResult(_Outbound):
+    version: Literal[1] = SYNC_VERSION
+    results: list[EventResult]
+
+
+# --- pull (cloud → edge) --------------------------------------------------------------------------
+
+
+class PassStatus(StrEnum):
+    ACTIVE = "active"
+    CANCELLED = "cancelled"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+
+
+class PassRecord(_Outbound):
+    pass_id: PassId
+    booking_id: UUID
+    seat_id: UUID | None = None  # None for a zone pass
+    seat_label: str = ""
+    zone_id: UUID | None = None
+    holder_id: UUID
+    holder_name: str = ""
+    valid_from: AwareDatetime
+    valid_until: AwareDatetime
+    status: PassStatus = PassStatus.ACTIVE
+
+    @model_validator(mode="after")
+    def _window_ordered(self) -> PassRecord:
+        if self.valid_until < self.valid_from:
+            raise ValueError("valid_until is before valid_from")
+        return self
+
+
+class Revocation(_Outbound):
+    pass_id: PassId
+    revoked_at: AwareDatetime
+    reason: str = ""
+
+
+class StaffRecord(_Outbound):
+    user_id: UUID
+    name: ShortText
+    pin_hash: str  # argon2 hash of the desk PIN; never the PIN
+    role: Slug
+    active: bool = True
+
+
+class PlanRecord(_Outbound):
+    id: UUID
+    name: ShortText
+    kind: Slug  # e.g. hourly, day_pass, monthly_shift
+    price_minor: int = Field(ge=0)
+    currency: Currency
+    duration_minutes: int | None = Field(default=None, gt=0)
+    active: bool = True
+
+
+class RemoteCommand(_Outbound):
+    id: UUID
+    kind: Slug  # e.g. unlock_door, reload_config, rotate_key
+    args: dict[str, Any] = Field(default_factory=dict)
+    issued_at: AwareDatetime
+
+
+class PullResponse(_Outbound):
+    version: Literal[1] = SYNC_VERSION
+    cursor: str
+    has_more: bool = False
+    full_resync: bool = False
+    passes: list[PassRecord] = Field(default_factory=list)
+    revocations: list[Revocation] = Field(default_factory=list)
+    staff: list[StaffRecord] = Field(default_factory=list)
+    plans: list[PlanRecord] = Field(default_factory=list)
+    config: dict[str, Any] | None = None
+    commands: list[RemoteCommand] = Field(default_factory=list)
+    pass_keys: dict[str, str] = Field(default_factory=dict)  # key_id -> public_key_to_text(...)
+
+
+__all__ = [
+    "MAX_EVENTS_PER_BATCH",
+    "SYNC_VERSION",
+    "EdgeEvent",
+    "EventKind",
+    "EventResult",
+    "PassRecord",
+    "PassStatus",
+    "PlanRecord",
+    "PullResponse",
+    "PushBatch",
+    "PushResult",
+    "RemoteCommand",
+    "Revocation",
+    "StaffRecord",
+]
