@@ -1,0 +1,114 @@
+"""The cloud app factory: `create_app(settings)`.
+
+Resources (engine, redis client, rate-limit storage, token keys) are created here, eagerly, so the
+app also works under transports that skip lifespan events (httpx.ASGITransport); `close_app(app)`
+releases them and runs at lifespan shutdown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+from cloud import crypto
+from cloud.audit.router import router as audit_router
+from cloud.booking.router import router as booking_router
+from cloud.catalog.router import router as catalog_router
+from cloud.config import CloudSettings
+from cloud.db import app_url, make_engine, make_session_factory
+from cloud.errors import install_error_handlers
+from cloud.fleet.router import router as fleet_router
+from cloud.health import router as health_router
+from cloud.identity.otp import ConsoleOtpSender
+from cloud.identity.passwords import configure_hasher
+from cloud.identity.router import router as identity_router
+from cloud.identity.tokens import TokenService
+from cloud.kyc.router import router as kyc_router
+from cloud.kyc.storage import EncryptedFileStore
+from cloud.middleware import (
+    BodySizeLimitMiddleware,
+    MetricsMiddleware,
+    RequestMetrics,
+    SecurityHeadersMiddleware,
+)
+from cloud.ratelimit import RateLimitMiddleware, RateLimits
+from cloud.search.router import router as search_router
+from cloud.tenancy.router import router as tenancy_router
+
+UPLOAD_PREFIXES = ("/api/v1/users/me/kyc",)
+
+
+def create_app(settings: CloudSettings) -> FastAPI:
+    """Build the API. `settings.database_url` must be set (see `cloud.bootstrap.ensure_database`)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await close_app(app)
+
+    configure_hasher(settings.password_hash_time_cost, settings.password_hash_memory_kib)
+    app = FastAPI(title="StudySpot cloud", version="0.1.0", lifespan=lifespan)
+    engine = make_engine(app_url(settings), pool_size=settings.db_pool_size)
+    session_factory = make_session_factory(engine)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = session_factory
+    app.state.master_key = crypto.load_master_key(settings)
+    app.state.pii = crypto.PiiCipher(app.state.master_key)
+    app.state.redis = aioredis.Redis.from_url(settings.redis_url) if settings.redis_url else None
+    app.state.rate_limits = RateLimits(settings)  # holds the storage: `limits` keeps weak refs only
+    app.state.tokens = TokenService(settings, session_factory, app.state.master_key)
+    app.state.metrics = RequestMetrics(CollectorRegistry())
+    app.state.otp_sender = ConsoleOtpSender()  # replace with the notifications outbox sender
+    app.state.document_store = EncryptedFileStore(settings.data_dir / "kyc", app.state.master_key)
+
+    install_error_handlers(app)
+    app.include_router(health_router)
+    app.include_router(identity_router)
+    app.include_router(tenancy_router)
+    app.include_router(kyc_router)
+    app.include_router(audit_router)
+    app.include_router(catalog_router)
+    app.include_router(booking_router)
+    app.include_router(search_router)
+    app.include_router(fleet_router)
+    _install_middleware(app, settings)
+    return app
+
+
+def _install_middleware(app: FastAPI, settings: CloudSettings) -> None:
+    # added innermost first: metrics see the final status of everything above them
+    app.add_middleware(
+        RateLimitMiddleware, limits=app.state.rate_limits, user_of_token=app.state.tokens.user_of
+    )
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        overrides=[(prefix, settings.max_upload_bytes) for prefix in UPLOAD_PREFIXES],
+    )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+            max_age=600,
+        )
+    if settings.trusted_hosts != ["*"]:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.trusted_hosts)
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.hsts_enabled)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+
+
+async def close_app(app: FastAPI) -> None:
+    """Release the app's connections (idempotent)."""
+    if app.state.redis is not None:
+        await app.state.redis.aclose()
+    app.state.engine.dispose()

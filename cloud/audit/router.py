@@ -1,0 +1,88 @@
+"""Thin routes: a tenant's audit trail (owners) and chain verification (super admins)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from cloud.audit import service
+from cloud.deps import (
+    Principal,
+    RequestContext,
+    get_request_context,
+    platform_session,
+    require,
+    scoped_session,
+)
+from cloud.errors import ApiError
+from cloud.identity.roles import Permission
+
+router = APIRouter(tags=["audit"])
+
+
+class AuditEntryOut(BaseModel):
+    id: int
+    actor_id: str | None
+    action: str
+    target: str
+    ip: str
+    detail: dict[str, Any]
+    occurred_at: dt.datetime
+
+
+class VerificationOut(BaseModel):
+    ok: bool
+    rows_checked: int
+    chains: int
+    problems: list[dict[str, Any]]
+
+
+@router.get("/api/v1/tenant/audit", response_model=list[AuditEntryOut])
+def tenant_audit(
+    limit: int = Query(100, ge=1, le=1000),
+    principal: Principal = Depends(require(Permission.READ_AUDIT)),
+    session: Session = Depends(scoped_session),
+) -> list[AuditEntryOut]:
+    if principal.tenant_id is None:
+        raise ApiError(403, "no_tenant", "this action needs a tenant membership")
+    rows = session.execute(
+        text(
+            "SELECT id, actor_id, action, target, ip, detail, occurred_at FROM audit_log "
+            "WHERE tenant_id = :tenant ORDER BY id DESC LIMIT :limit"
+        ),
+        {"tenant": principal.tenant_id, "limit": limit},
+    ).all()
+    return [
+        AuditEntryOut(
+            id=row.id,
+            actor_id=str(row.actor_id) if row.actor_id else None,
+            action=row.action,
+            target=row.target,
+            ip=row.ip,
+            detail=row.detail,
+            occurred_at=row.occurred_at,
+        )
+        for row in rows
+    ]
+
+
+@router.get("/api/v1/admin/audit/verify", response_model=VerificationOut)
+def verify(
+    principal: Principal = Depends(require(Permission.ADMIN_SYSTEM)),
+    session: Session = Depends(platform_session),
+    ctx: RequestContext = Depends(get_request_context),
+) -> VerificationOut:
+    result = service.verify_chain(session)
+    service.record(session, "audit.verify", actor_id=principal.user_id, ip=ctx.ip, detail={"ok": result.ok})
+    session.commit()
+    return VerificationOut(
+        ok=result.ok,
+        rows_checked=result.rows_checked,
+        chains=result.chains,
+        problems=[p.__dict__ for p in result.problems],
+    )

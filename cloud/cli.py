@@ -1,0 +1,126 @@
+"""`studyspot cloud ...`: serve, migrate, audit-verify, rotate-jwt-key, seed-demo."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+app = typer.Typer(help="StudySpot cloud service.", no_args_is_help=True)
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to bind."),
+    port: int = typer.Option(8000, help="TCP port."),
+    seed_demo: bool = typer.Option(False, "--seed-demo", help="Create the demo tenant first."),
+) -> None:
+    """Run the API with uvicorn (embedded PostgreSQL when DATABASE_URL is unset)."""
+    import uvicorn
+
+    from cloud.app import create_app
+    from cloud.bootstrap import ensure_database
+    from cloud.config import CloudSettings
+
+    settings, pg = ensure_database(CloudSettings())
+    try:
+        if seed_demo:
+            from cloud.seed import seed_demo as run_seed
+
+            typer.echo(json.dumps(run_seed(settings), indent=2))
+        uvicorn.run(create_app(settings), host=host, port=port)
+    finally:
+        if pg is not None:
+            pg.stop()
+
+
+@app.command()
+def migrate() -> None:
+    """Apply every migration (embedded PostgreSQL when DATABASE_URL is unset)."""
+    from cloud.bootstrap import ensure_database
+    from cloud.config import CloudSettings
+
+    _, pg = ensure_database(CloudSettings())
+    if pg is not None:
+        pg.stop()
+    typer.echo("migrations applied")
+
+
+@app.command("audit-verify")
+def audit_verify() -> None:
+    """Check the hash chain of the audit log; exit 1 when a row was edited or deleted."""
+    from cloud.audit.service import verify_chain
+    from cloud.bootstrap import ensure_database
+    from cloud.config import CloudSettings
+    from cloud.db import make_engine, make_session_factory, owner_url
+
+    settings, pg = ensure_database(CloudSettings(), migrate=False)
+    engine = make_engine(owner_url(settings), pool_size=1)
+    try:
+        with make_session_factory(engine)() as session:
+            result = verify_chain(session)
+    finally:
+        engine.dispose()
+        if pg is not None:
+            pg.stop()
+    typer.echo(f"checked {result.rows_checked} rows in {result.chains} chains")
+    for problem in result.problems:
+        typer.echo(f"  chain {problem.chain} row {problem.row_id}: {problem.problem}")
+    raise typer.Exit(0 if result.ok else 1)
+
+
+@app.command("rotate-jwt-key")
+def rotate_jwt_key() -> None:
+    """Start signing access tokens with a new key; old tokens stay valid until they expire."""
+    from cloud import crypto
+    from cloud.bootstrap import ensure_database
+    from cloud.config import CloudSettings
+    from cloud.db import make_engine, make_session_factory, owner_url
+    from cloud.identity.tokens import rotate_signing_key
+
+    settings, pg = ensure_database(CloudSettings(), migrate=False)
+    engine = make_engine(owner_url(settings), pool_size=1)
+    try:
+        with make_session_factory(engine)() as session, session.begin():
+            kid = rotate_signing_key(session, crypto.load_master_key(settings))
+    finally:
+        engine.dispose()
+        if pg is not None:
+            pg.stop()
+    typer.echo(f"new signing key {kid}")
+
+
+@app.command("purge-expired")
+def purge_expired_command() -> None:
+    """Retention job: delete long-expired refresh tokens, OTP codes and stale invitations."""
+    from cloud.bootstrap import ensure_database
+    from cloud.config import CloudSettings
+    from cloud.db import app_url, make_engine, make_session_factory, platform_scope
+    from cloud.identity.privacy import purge_expired
+
+    settings, pg = ensure_database(CloudSettings())
+    engine = make_engine(app_url(settings), pool_size=1)
+    try:
+        with make_session_factory(engine)() as session:
+            platform_scope(session)
+            counts = purge_expired(session)
+    finally:
+        engine.dispose()
+        if pg is not None:
+            pg.stop()
+    typer.echo(json.dumps(counts))
+
+
+@app.command("seed-demo")
+def seed_demo_command() -> None:
+    """Create the demo tenant, library, seats and accounts; print them as JSON."""
+    from cloud.bootstrap import ensure_database
+    from cloud.config import CloudSettings
+    from cloud.seed import seed_demo
+
+    settings, pg = ensure_database(CloudSettings())
+    try:
+        typer.echo(json.dumps(seed_demo(settings), indent=2))
+    finally:
+        if pg is not None:
+            pg.stop()

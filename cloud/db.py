@@ -1,0 +1,123 @@
+"""SQLAlchemy 2 engine on psycopg 3, sessions, and the per-transaction row-level-security scope.
+
+The API connects as the non-owner role (see `app_url`), so PostgreSQL row-level security applies.
+A session carries its scope in `session.info`; at the start of EVERY transaction the scope is
+applied with `set_config(..., true)` (= SET LOCAL), so it never leaks to the next user of a pooled
+connection and survives `commit()` (the next transaction gets it again).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction, sessionmaker
+
+from cloud.config import CloudSettings
+
+SCOPE_TENANT = "scope_tenant_id"
+SCOPE_USER = "scope_user_id"
+SCOPE_PLATFORM = "scope_platform"
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every cloud table."""
+
+
+def owner_url(settings: CloudSettings) -> str:
+    if not settings.database_url:
+        raise RuntimeError("DATABASE_URL is not set (call cloud.bootstrap.ensure_database first)")
+    return normalize_url(settings.database_url)
+
+
+def normalize_url(url: str) -> str:
+    """Use the psycopg 3 driver whatever scheme the URL was given with."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg2"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def app_url(settings: CloudSettings) -> str:
+    """URL of the non-owner role the API runs as."""
+    if settings.app_database_url:
+        return normalize_url(settings.app_database_url)
+    parsed = make_url(owner_url(settings)).set(
+        username=settings.app_db_role, password=settings.app_db_password
+    )
+    return parsed.render_as_string(hide_password=False)
+
+
+def make_engine(url: str, *, pool_size: int = 5) -> Engine:
+    return create_engine(normalize_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@event.listens_for(Session, "after_begin")
+def _apply_scope(session: Session, transaction: SessionTransaction, connection: Connection) -> None:
+    _set_scope_settings(connection, session.info)
+
+
+def _set_scope_settings(connection: Connection, info: dict[str, Any]) -> None:
+    tenant = info.get(SCOPE_TENANT)
+    user = info.get(SCOPE_USER)
+    platform = info.get(SCOPE_PLATFORM)
+    if tenant is None and user is None and not platform:
+        return
+    connection.execute(
+        text(
+            "SELECT set_config('app.tenant_id', :tenant, true), set_config('app.user_id', :user, true), "
+            "set_config('app.platform', :platform, true)"
+        ),
+        {
+            "tenant": str(tenant) if tenant else "",
+            "user": str(user) if user else "",
+            "platform": "on" if platform else "",
+        },
+    )
+
+
+def tenant_scope(session: Session, tenant_id: uuid.UUID | None, user_id: uuid.UUID | None) -> None:
+    """Scope every transaction of `session` to a tenant and/or a user (RLS reads these settings)."""
+    session.info[SCOPE_TENANT] = tenant_id
+    session.info[SCOPE_USER] = user_id
+    session.info[SCOPE_PLATFORM] = False
+    _reapply(session)
+
+
+def platform_scope(session: Session, user_id: uuid.UUID | None = None) -> None:
+    """Explicit cross-tenant access (auth lookups, super-admin, seeding). Callers audit its use."""
+    session.info[SCOPE_TENANT] = None
+    session.info[SCOPE_USER] = user_id
+    session.info[SCOPE_PLATFORM] = True
+    _reapply(session)
+
+
+def _reapply(session: Session) -> None:
+    if session.in_transaction():
+        _set_scope_settings(session.connection(), session.info)
+
+
+@contextmanager
+def scoped_transaction(
+    factory: sessionmaker[Session],
+    *,
+    tenant_id: uuid.UUID | None = None,
+    user_id: uuid.UUID | None = None,
+    platform: bool = False,
+) -> Iterator[Session]:
+    """One session, one transaction, committed on success and rolled back on error."""
+    with factory() as session:
+        if platform:
+            platform_scope(session, user_id)
+        else:
+            tenant_scope(session, tenant_id, user_id)
+        with session.begin():
+            yield session

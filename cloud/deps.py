@@ -1,0 +1,119 @@
+"""FastAPI dependencies: settings, DB sessions, the authenticated principal, permission checks.
+
+Dependencies that do no blocking I/O are `async def` so FastAPI runs them on the event loop
+instead of hopping to the threadpool; `get_session` stays sync (closing a session talks to the DB).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from cloud.config import CloudSettings
+from cloud.db import platform_scope, tenant_scope
+from cloud.errors import ApiError
+from cloud.identity.roles import Permission, Role, permissions_of
+from cloud.identity.tokens import AccessClaims, TokenInvalid, TokenService
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """Who is calling from where, for audit rows."""
+
+    ip: str
+    user_agent: str
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: uuid.UUID
+    tenant_id: uuid.UUID | None
+    role: Role
+
+    @property
+    def permissions(self) -> frozenset[Permission]:
+        return permissions_of(self.role)
+
+    def can(self, permission: Permission) -> bool:
+        return permission in self.permissions
+
+
+async def get_settings(request: Request) -> CloudSettings:
+    settings: CloudSettings = request.app.state.settings
+    return settings
+
+
+async def get_token_service(request: Request) -> TokenService:
+    tokens: TokenService = request.app.state.tokens
+    return tokens
+
+
+async def get_request_context(request: Request) -> RequestContext:
+    return RequestContext(
+        ip=request.client.host if request.client else "",
+        user_agent=request.headers.get("user-agent", "")[:200],
+    )
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """A session with NO scope: only tables without RLS are visible until a scope is set."""
+    with request.app.state.session_factory() as session:
+        yield session
+
+
+def _unauthorized(message: str) -> ApiError:
+    return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
+
+
+async def current_claims(request: Request, tokens: TokenService = Depends(get_token_service)) -> AccessClaims:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthorized("missing bearer token")
+    try:
+        return tokens.verify(token.strip())
+    except TokenInvalid as exc:
+        raise _unauthorized(str(exc)) from exc
+
+
+async def current_principal(claims: AccessClaims = Depends(current_claims)) -> Principal:
+    return Principal(user_id=claims.user_id, tenant_id=claims.tenant_id, role=claims.role)
+
+
+def require(*permissions: Permission) -> Callable[[Principal], Awaitable[Principal]]:
+    """Dependency factory: the caller must hold every permission listed."""
+
+    async def check(principal: Principal = Depends(current_principal)) -> Principal:
+        missing = [p.value for p in permissions if not principal.can(p)]
+        if missing:
+            raise ApiError(403, "forbidden", "your role may not do this", {"missing": missing})
+        return principal
+
+    return check
+
+
+def require_role(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
+    async def check(principal: Principal = Depends(current_principal)) -> Principal:
+        if principal.role not in roles:
+            raise ApiError(403, "forbidden", "your role may not do this", {"roles": [r.value for r in roles]})
+        return principal
+
+    return check
+
+
+async def scoped_session(
+    principal: Principal = Depends(current_principal), session: Session = Depends(get_session)
+) -> Session:
+    """The caller's session under row-level security: their tenant (if any) and their user id."""
+    tenant_scope(session, principal.tenant_id, principal.user_id)
+    return session
+
+
+async def platform_session(session: Session = Depends(get_session)) -> Session:
+    """Cross-tenant session for the auth flows and super-admin routes (callers audit what they do)."""
+    platform_scope(session)
+    return session

@@ -1,0 +1,107 @@
+"""`cloud migrate` on a fresh embedded PostgreSQL (started and stopped cleanly) and `cloud serve`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+from sqlalchemy import create_engine, text
+from typer.testing import CliRunner
+
+from cloud.cli import app
+from cloud.db import normalize_url
+
+
+def _postgres_processes(pgdata: Path) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(attrs=["name", "cmdline"]):
+        if proc.info["name"] == "postgres" and str(pgdata) in " ".join(proc.info["cmdline"] or []):
+            found.append(proc)
+    return found
+
+
+def test_migrate_starts_embedded_postgres_and_stops_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    data_dir = Path(tempfile.mkdtemp(prefix="studyspot-cli-", dir="/tmp"))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("STUDYSPOT_DATA_DIR", str(data_dir))
+    try:
+        result = CliRunner().invoke(app, ["migrate"])
+        assert result.exit_code == 0, result.output
+        assert "migrations applied" in result.output
+        assert (data_dir / "pgdata" / "PG_VERSION").exists()
+        assert _postgres_processes(data_dir / "pgdata") == []
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_serve_answers_health_and_stops_on_sigint(database_url: str, master_key: str, tmp_path: Path) -> None:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "MASTER_KEY": master_key,
+        "STUDYSPOT_DATA_DIR": str(tmp_path),
+    }
+    env.pop("REDIS_URL", None)
+    log_path = tmp_path / "serve.log"
+    log_file = log_path.open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from cloud.cli import app; app()", "serve", "--port", str(port)],
+        env=env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        status = None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                status = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert status == 200, log_path.read_text()
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+        log_file.close()
+    engine = create_engine(normalize_url(database_url))
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar_one() >= 1
+    engine.dispose()
+
+
+def test_seed_audit_and_purge_commands(
+    database_url: str, master_key: str, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("MASTER_KEY", master_key)
+    monkeypatch.setenv("STUDYSPOT_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("PASSWORD_HASH_TIME_COST", "1")
+    monkeypatch.setenv("PASSWORD_HASH_MEMORY_KIB", "1024")
+    runner = CliRunner()
+    seeded = runner.invoke(app, ["seed-demo"])
+    assert seeded.exit_code == 0, seeded.output
+    assert '"tenant_id"' in seeded.output
+    verified = runner.invoke(app, ["audit-verify"])
+    assert verified.exit_code == 0, verified.output
+    purged = runner.invoke(app, ["purge-expired"])
+    assert purged.exit_code == 0 and '"refresh_tokens": 0' in purged.output
+    rotated = runner.invoke(app, ["rotate-jwt-key"])
+    assert rotated.exit_code == 0 and "new signing key" in rotated.output
