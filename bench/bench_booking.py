@@ -1,0 +1,319 @@
+"""Booking benchmarks: POST /bookings at 50 concurrent clients (p50, p99, bookings/s), library
+search p99 over 10,000 generated libraries (fuzzy text, and distance within a radius), and live
+seat-map fan-out from a booking to 1,000 WebSockets.
+
+Bookings and search run the real app in-process (ASGI transport); the fan-out runs it behind a real
+uvicorn server (in-process hub: no REDIS_URL). All on a throwaway embedded PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import random
+import shutil
+import socket
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from sqlalchemy import create_engine, text
+from websockets.asyncio.client import connect
+
+from bench.harness import BenchResult, summarize
+from cloud.app import close_app, create_app
+from cloud.config import CloudSettings
+from cloud.db import platform_scope
+from cloud.embedded_pg import EmbeddedPostgres, start_embedded_postgres
+from cloud.identity import service as identity
+from cloud.identity.roles import Role, permissions_of
+from cloud.migrations import upgrade
+from cloud.tenancy import service as tenancy
+
+CLIENTS = 50
+BOOKINGS_PER_CLIENT = 10
+SEATS = CLIENTS
+LIBRARIES = 10_000
+SEARCHES = 100
+SOCKETS = 1000
+FANOUT_ROUNDS = 10
+WORDS = (
+    "sunrise",
+    "moonlight",
+    "quiet",
+    "scholar",
+    "lotus",
+    "cedar",
+    "harbor",
+    "summit",
+    "maple",
+    "orchid",
+    "river",
+    "meadow",
+    "zenith",
+    "nova",
+    "pearl",
+    "galaxy",
+    "study",
+    "reading",
+    "focus",
+    "silent",
+)
+KINDS = ("Library", "Study Hall", "Reading Room", "Study Centre", "Learning Hub")
+
+
+def _make_database(data_dir: Path) -> tuple[EmbeddedPostgres, str]:
+    pg = start_embedded_postgres(data_dir)
+    engine = create_engine(pg.owner_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text('DROP DATABASE IF EXISTS "bench_booking" WITH (FORCE)'))
+        conn.execute(text('CREATE DATABASE "bench_booking"'))
+    engine.dispose()
+    url = pg.url("bench_booking")
+    upgrade(url)
+    return pg, url
+
+
+def _seed(app: Any) -> tuple[str, list[str], list[dict[str, str]]]:
+    """A 24-hour library with SEATS seats and a free hourly plan; CLIENTS student tokens."""
+    with app.state.session_factory() as session:
+        platform_scope(session)
+        tenant, _ = tenancy.create_tenant(
+            session,
+            name="Bench",
+            owner_email="owner@bench.example",
+            owner_password="bench owner pw 1",
+            actor_id=None,
+        )
+        library = tenancy.create_library(session, tenant.id, name="Bench Library", timezone="Asia/Kolkata")
+        seats = tenancy.add_seats(session, library, [f"S{i:03d}" for i in range(SEATS)])
+        session.execute(
+            text("UPDATE libraries SET max_active_bookings = 100, booking_window_days = 365 WHERE id = :id"),
+            {"id": library.id},
+        )
+        plan_id = session.execute(
+            text(
+                "INSERT INTO plans (tenant_id, library_id, name, kind, price_minor, currency) "
+                "VALUES (:t, :l, 'Hourly', 'hourly', 0, 'INR') RETURNING id"
+            ),
+            {"t": tenant.id, "l": library.id},
+        ).scalar_one()
+        students = [identity.create_user(session, f"s{i}@bench.example", None) for i in range(CLIENTS)]
+        session.commit()
+        seat_ids = [str(seat.id) for seat in seats]
+        student_ids = [student.id for student in students]
+    headers = [
+        {
+            "Authorization": "Bearer "
+            + app.state.tokens.issue(sid, None, Role.STUDENT, permissions_of(Role.STUDENT))
+        }
+        for sid in student_ids
+    ]
+    return str(plan_id), seat_ids, headers
+
+
+async def _bench_bookings(
+    client: httpx.AsyncClient, plan_id: str, seats: list[str], headers: list[dict[str, str]]
+) -> list[BenchResult]:
+    day0 = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).replace(hour=0, minute=0, second=0, microsecond=0)
+    latencies: list[float] = []
+
+    async def one_client(index: int) -> None:
+        for n in range(BOOKINGS_PER_CLIENT):
+            start = day0 + dt.timedelta(days=n // 12, hours=2 * (n % 12))
+            body = {
+                "plan_id": plan_id,
+                "seat_id": seats[index],
+                "start": start.isoformat(),
+                "end": (start + dt.timedelta(hours=1)).isoformat(),
+            }
+            began = time.perf_counter()
+            response = await client.post("/api/v1/bookings", json=body, headers=headers[index])
+            latencies.append(time.perf_counter() - began)
+            if response.status_code != 201:
+                raise RuntimeError(f"booking failed: {response.status_code} {response.text}")
+
+    began = time.perf_counter()
+    await asyncio.gather(*(one_client(i) for i in range(CLIENTS)))
+    elapsed = time.perf_counter() - began
+    median, p99 = summarize(latencies)
+    rate = len(latencies) / elapsed
+    return [
+        BenchResult("POST /bookings, 50 concurrent clients", median * 1e3, p99 * 1e3, "ms", "p99 <= 50 ms"),
+        BenchResult("bookings created per second, 50 clients", rate, rate, "bookings/s", ">= 500/s"),
+    ]
+
+
+def _generate_libraries(url: str) -> None:
+    rng = random.Random(7)
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        tenant = conn.execute(
+            text("INSERT INTO tenants (name, slug) VALUES ('Gen', 'gen') RETURNING id")
+        ).scalar_one()
+        rows = [
+            {
+                "id": uuid.uuid4(),
+                "t": tenant,
+                "name": f"{rng.choice(WORDS).title()} {rng.choice(WORDS).title()} {rng.choice(KINDS)}",
+                "lat": 8 + rng.random() * 25,
+                "lon": 70 + rng.random() * 20,
+                "amen": '["wifi"]' if rng.random() < 0.5 else '["wifi", "ac"]',
+            }
+            for _ in range(LIBRARIES)
+        ]
+        conn.execute(
+            text(
+                "INSERT INTO libraries (id, tenant_id, name, timezone, latitude, longitude, amenities) "
+                "VALUES (:id, :t, :name, 'Asia/Kolkata', :lat, :lon, CAST(:amen AS jsonb))"
+            ),
+            rows,
+        )
+        conn.execute(text("ANALYZE libraries"))
+    engine.dispose()
+
+
+async def _bench_search(client: httpx.AsyncClient) -> list[BenchResult]:
+    rng = random.Random(11)
+    queries: list[tuple[str, dict[str, Any]]] = []
+    for _ in range(SEARCHES):
+        word = rng.choice(WORDS)
+        typo = word[:-2] + word[-1] + word[-2]  # swap the last two letters
+        queries.append(("text", {"q": f"{typo} {rng.choice(KINDS).split()[0].lower()}"}))
+        queries.append(
+            (
+                "geo",
+                {
+                    "lat": 8 + rng.random() * 25,
+                    "lon": 70 + rng.random() * 20,
+                    "radius_km": 25,
+                    "amenities": "wifi",
+                },
+            )
+        )
+    samples: dict[str, list[float]] = {"text": [], "geo": []}
+    for kind, params in queries:
+        began = time.perf_counter()
+        response = await client.get("/api/v1/libraries", params=params)
+        samples[kind].append(time.perf_counter() - began)
+        response.raise_for_status()
+    results = []
+    for kind, label in (("text", "fuzzy text"), ("geo", "distance within 25 km + amenity")):
+        median, p99 = summarize(samples[kind])
+        results.append(
+            BenchResult(
+                f"search {LIBRARIES} libraries: {label}", median * 1e3, p99 * 1e3, "ms", "p99 <= 30 ms"
+            )
+        )
+    return results
+
+
+def _serve(app: Any) -> tuple[uvicorn.Server, threading.Thread, str]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", ws_max_queue=64))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    return server, thread, f"127.0.0.1:{sock.getsockname()[1]}"
+
+
+async def _bench_fanout(app: Any, plan_id: str, seat: str, headers: dict[str, str]) -> list[BenchResult]:
+    """From sending POST /bookings to each of SOCKETS sockets receiving the 'booked' event."""
+    server, thread, address = _serve(app)
+    library_id = _library_of(app, seat)
+    url = f"ws://{address}/api/v1/libraries/{library_id}/live?token={headers['Authorization'][7:]}"
+    sockets = []
+    try:
+        for _ in range(SOCKETS):
+            sockets.append(await connect(url, open_timeout=30, max_queue=64))
+            await sockets[-1].recv()  # snapshot
+        latencies: list[float] = []
+        day0 = (dt.datetime.now(dt.UTC) + dt.timedelta(days=40)).replace(
+            hour=0, minute=0, second=0, microsecond=0
+        )
+        async with httpx.AsyncClient(base_url=f"http://{address}") as client:
+            for n in range(FANOUT_ROUNDS):
+                start = day0 + dt.timedelta(hours=2 * n)
+                body = {
+                    "plan_id": plan_id,
+                    "seat_id": seat,
+                    "start": start.isoformat(),
+                    "end": (start + dt.timedelta(hours=1)).isoformat(),
+                }
+                sent = time.perf_counter()
+                response = await client.post("/api/v1/bookings", json=body, headers=headers)
+                response.raise_for_status()
+
+                latencies += await asyncio.gather(*(_received_after(ws, sent) for ws in sockets))
+    finally:
+        for ws in sockets:
+            await ws.close()
+        server.should_exit = True
+        thread.join(timeout=10)
+    median, p99 = summarize(latencies)
+    return [
+        BenchResult(
+            f"booking -> live event on {SOCKETS} sockets", median * 1e3, p99 * 1e3, "ms", "p99 <= 50 ms"
+        )
+    ]
+
+
+async def _received_after(ws: Any, sent: float) -> float:
+    json.loads(await ws.recv())
+    return time.perf_counter() - sent
+
+
+def _library_of(app: Any, seat: str) -> str:
+    with app.state.session_factory() as session:
+        platform_scope(session)
+        return str(
+            session.execute(text("SELECT library_id FROM seats WHERE id = :s"), {"s": seat}).scalar_one()
+        )
+
+
+async def _run(settings: CloudSettings, url: str) -> list[BenchResult]:
+    app = create_app(settings)
+    try:
+        plan_id, seats, headers = _seed(app)
+        limits = httpx.Limits(max_connections=CLIENTS * 2)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench", limits=limits) as client:
+            results = await _bench_bookings(client, plan_id, seats, headers)
+            _generate_libraries(url)
+            results += await _bench_search(client)
+        results += await _bench_fanout(app, plan_id, seats[-1], headers[-1])
+    finally:
+        await close_app(app)
+    return results
+
+
+def run() -> list[BenchResult]:
+    root = Path(tempfile.mkdtemp(prefix="studyspot-bench-", dir="/tmp"))
+    pg, url = _make_database(root)
+    try:
+        settings = CloudSettings(
+            _env_file=None,
+            database_url=url,
+            redis_url=None,
+            master_key="x" * 43 + "=",
+            studyspot_data_dir=root / "data",
+            rate_limit_enabled=False,
+            db_pool_size=20,
+        )
+        return asyncio.run(_run(settings, url))
+    finally:
+        pg.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    for result in run():
+        print(result)

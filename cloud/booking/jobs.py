@@ -1,0 +1,57 @@
+"""Periodic booking work for the worker (run about once a minute): expire unpaid holds, release
+no-shows, complete finished stays, promote the waitlist; then invalidate the availability cache
+and tell live seat maps what was released or offered.
+
+    from cloud.booking.jobs import run_booking_jobs
+    run_booking_jobs(app.state)            # app = create_app(settings)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from cloud.booking import live, service, waitlist
+from cloud.booking.cache import availability_cache_for
+from cloud.booking.models import Booking
+from cloud.db import platform_scope
+from cloud.models_common import utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class JobReport:
+    holds_expired: int
+    no_shows: int
+    completed: int
+    waitlist_offers: int
+
+
+def run_booking_jobs(state: Any, now: dt.datetime | None = None) -> JobReport:
+    """One pass of every booking job; `state` is the app's `app.state` (session factory, settings)."""
+    moment = now or utcnow()
+    with state.session_factory() as session:
+        platform_scope(session)
+        expired = service.expire_holds(session, moment)
+        no_shows = service.release_no_shows(session, moment)
+        completed = service.complete_finished(session, moment)
+        offers = waitlist.promote_waitlist(session, moment)
+        released = [session.get(Booking, r.booking_id) for r in [*expired, *no_shows]]
+        offered = [session.get(Booking, entry.booking_id) for entry in offers if entry.booking_id]
+    _announce(state, released, "released")
+    _announce(state, offered, "booked")
+    report = JobReport(len(expired), len(no_shows), completed, len(offers))
+    log.info("booking jobs: %s", report)
+    return report
+
+
+def _announce(state: Any, bookings: list[Booking | None], event: str) -> None:
+    cache = availability_cache_for(state)
+    hub = live.live_hub_for(state)
+    for booking in bookings:
+        if booking is not None:
+            cache.invalidate(booking.library_id)
+            hub.publish(booking.library_id, live.seat_event(event, booking))

@@ -1,0 +1,169 @@
+"""Request and response bodies of the booking routes. Times are shown in the library's zone."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+
+class BookingCreate(BaseModel):
+    """Book a seat, or any free seat of a zone, for an hourly slot (`start`/`end`) or a day pass (`date`).
+
+    `user_id` lets staff book on a student's behalf.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    plan_id: uuid.UUID
+    seat_id: uuid.UUID | None = None
+    zone_id: uuid.UUID | None = None
+    start: AwareDatetime | None = None
+    end: AwareDatetime | None = None
+    date: dt.date | None = Field(default=None, description="local date of a day pass")
+    user_id: uuid.UUID | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> BookingCreate:
+        if (self.seat_id is None) == (self.zone_id is None):
+            raise ValueError("give exactly one of seat_id or zone_id")
+        return self
+
+
+class BookingModify(BaseModel):
+    """Move a booking to another seat and/or time, atomically (all or nothing)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seat_id: uuid.UUID | None = None
+    start: AwareDatetime | None = None
+    end: AwareDatetime | None = None
+    date: dt.date | None = None
+
+
+class CancelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(default="", max_length=200)
+
+
+class BookingOut(BaseModel):
+    id: uuid.UUID
+    library_id: uuid.UUID
+    seat_id: uuid.UUID
+    seat_label: str
+    user_id: uuid.UUID
+    plan_id: uuid.UUID | None
+    kind: str
+    status: str
+    start: dt.datetime
+    end: dt.datetime
+    timezone: str
+    price_minor: int
+    currency: str
+    hold_expires_at: dt.datetime | None
+    checked_in_at: dt.datetime | None
+    cancelled_at: dt.datetime | None
+    cancel_reason: str | None
+    created_at: dt.datetime
+
+
+class BookingPage(BaseModel):
+    items: list[BookingOut]
+    next_cursor: str | None
+
+
+class PassOut(BaseModel):
+    booking_id: uuid.UUID
+    pass_id: str
+    qr_payload: str
+    valid_from: dt.datetime
+    valid_until: dt.datetime
+
+
+class Alternative(BaseModel):
+    seat_id: uuid.UUID
+    seat_label: str
+    start: dt.datetime
+    end: dt.datetime
+
+
+class SeatAvailability(BaseModel):
+    seat_id: uuid.UUID
+    label: str
+    zone_id: uuid.UUID | None
+    zone: str
+    seat_type: str
+    free: bool
+
+
+class AvailabilityOut(BaseModel):
+    library_id: uuid.UUID
+    date: dt.date
+    timezone: str
+    start: dt.datetime
+    end: dt.datetime
+    seats: list[SeatAvailability]
+
+
+class WaitlistJoin(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    plan_id: uuid.UUID = Field(description="a day-pass plan of the library")
+    date: dt.date = Field(description="local date wanted")
+
+
+class WaitlistOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    library_id: uuid.UUID
+    plan_id: uuid.UUID
+    day: dt.date
+    status: str
+    booking_id: uuid.UUID | None
+    created_at: dt.datetime
+
+
+class SubscriptionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    plan_id: uuid.UUID = Field(description="a monthly shift plan")
+    seat_id: uuid.UUID
+    start_date: dt.date = Field(description="local date of the first day; the term runs one month")
+
+
+class PauseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    paused_from: dt.date
+    paused_until: dt.date = Field(description="first day back (exclusive end of the pause)")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PauseIn:
+        if self.paused_until <= self.paused_from:
+            raise ValueError("paused_until must be after paused_from")
+        return self
+
+
+class SubscriptionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    library_id: uuid.UUID
+    seat_id: uuid.UUID
+    plan_id: uuid.UUID | None
+    start_date: dt.date
+    end_date: dt.date
+    status: str
+    price_minor: int
+    currency: str
+    paused_from: dt.date | None
+    paused_until: dt.date | None
+
+
+class TransferIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    seat_id: uuid.UUID
