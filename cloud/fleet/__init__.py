@@ -1,0 +1,1 @@
+"""Fleet: edge device enrolment, signed sync (push/pull), remote commands, fleet view."""

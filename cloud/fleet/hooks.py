@@ -1,0 +1,167 @@
+"""Extension points for the booking domain, so fleet never imports it and it never imports fleet's routes.
+
+- Check-ins pushed by an edge are stored in `edge_events`; every registered check-in hook is called
+  for each newly applied check-in/out inside the push transaction (in a savepoint: a failing hook
+  is logged and the event stays unconsumed for `pending_checkins` instead of failing the batch).
+  If `cloud.booking.service` defines `record_edge_checkin(session, checkin) -> bool`, it is called
+  as a hook too.
+- Passes, revocations and plans for the pull come from registered pass sources.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import logging
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from cloud.fleet.models import EdgeEventRow
+from cloud.models_common import utcnow
+from shared.sync import PassRecord, PlanRecord, Revocation
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EdgeCheckin:
+    event_id: uuid.UUID
+    tenant_id: uuid.UUID
+    library_id: uuid.UUID
+    device_id: uuid.UUID
+    pass_id: str | None  # None for an exit button press
+    holder: str | None  # short id of the holder, as in the pass
+    direction: str  # "in" or "out"
+    door_id: str
+    occurred_at: dt.datetime
+
+
+# Called with every check-in/out newly applied from one batch; returns the event ids it consumed.
+CheckinHook = Callable[[Session, Sequence[EdgeCheckin]], Iterable[uuid.UUID]]
+SingleCheckinHook = Callable[[Session, EdgeCheckin], bool]
+
+
+@dataclass(frozen=True)
+class PullWindow:
+    """What a pass source must return for one library.
+
+    Passes/revocations whose row changed in (changed_after, changed_until] (all of them when
+    changed_after is None), plus passes that enter the horizon in (previous_horizon, horizon], i.e.
+    whose valid_from is in that range — only passes still valid after `now` and starting before
+    `horizon` matter to the door.
+    """
+
+    tenant_id: uuid.UUID
+    library_id: uuid.UUID
+    now: dt.datetime
+    changed_after: dt.datetime | None
+    changed_until: dt.datetime
+    previous_horizon: dt.datetime | None
+    horizon: dt.datetime
+
+
+PullItem = tuple[dt.datetime, PassRecord | Revocation | PlanRecord]  # (row's updated_at, record)
+PassSource = Callable[[Session, PullWindow], Iterable[PullItem]]
+
+_checkin_hooks: list[CheckinHook] = []
+_pass_sources: list[PassSource] = []
+
+
+def register_checkin_hook(hook: CheckinHook) -> CheckinHook:
+    if hook not in _checkin_hooks:
+        _checkin_hooks.append(hook)
+    return hook
+
+
+def unregister_checkin_hook(hook: CheckinHook) -> None:
+    if hook in _checkin_hooks:
+        _checkin_hooks.remove(hook)
+
+
+def register_pass_source(source: PassSource) -> PassSource:
+    if source not in _pass_sources:
+        _pass_sources.append(source)
+    return source
+
+
+def unregister_pass_source(source: PassSource) -> None:
+    if source in _pass_sources:
+        _pass_sources.remove(source)
+
+
+def pass_sources() -> list[PassSource]:
+    return list(_pass_sources)
+
+
+def _booking_hook() -> CheckinHook | None:
+    try:
+        module = importlib.import_module("cloud.booking.service")
+    except ImportError:
+        return None
+    single = getattr(module, "record_edge_checkin", None)
+    if not callable(single):
+        return None
+
+    def each(session: Session, checkins: Sequence[EdgeCheckin]) -> list[uuid.UUID]:
+        return [item.event_id for item in checkins if single(session, item)]
+
+    return each
+
+
+def booking_hook_defined() -> bool:
+    return _booking_hook() is not None
+
+
+def checkin_hooks() -> list[CheckinHook]:
+    booking = _booking_hook()
+    return [*_checkin_hooks, *([booking] if booking is not None else [])]
+
+
+def run_checkin_hooks(session: Session, checkins: Sequence[EdgeCheckin]) -> set[uuid.UUID]:
+    """Every hook, each in its own savepoint; returns the event ids some hook consumed."""
+    consumed: set[uuid.UUID] = set()
+    if not checkins:
+        return consumed
+    for hook in checkin_hooks():
+        try:
+            with session.begin_nested():
+                consumed.update(hook(session, checkins))
+        except Exception:
+            log.exception("check-in hook %r failed for %d events", hook, len(checkins))
+    return consumed
+
+
+def checkin_of(row: EdgeEventRow) -> EdgeCheckin:
+    payload = row.payload
+    return EdgeCheckin(
+        event_id=row.id,
+        tenant_id=row.tenant_id,
+        library_id=row.library_id,
+        device_id=row.device_id,
+        pass_id=payload.get("pass_id"),
+        holder=payload.get("holder"),
+        direction=str(payload.get("direction") or ("in" if row.kind == "checkin" else "out")),
+        door_id=str(payload.get("door_id", "")),
+        occurred_at=row.occurred_at,
+    )
+
+
+def pending_checkins(session: Session, limit: int = 500) -> list[EdgeCheckin]:
+    """Check-ins/outs no hook consumed yet, oldest first (for a booking job to catch up)."""
+    rows = session.scalars(
+        select(EdgeEventRow)
+        .where(EdgeEventRow.kind.in_(("checkin", "checkout")), EdgeEventRow.consumed_at.is_(None))
+        .order_by(EdgeEventRow.occurred_at)
+        .limit(limit)
+    )
+    return [checkin_of(row) for row in rows]
+
+
+def mark_consumed(session: Session, event_ids: Iterable[uuid.UUID]) -> None:
+    ids = list(event_ids)
+    if ids:
+        session.execute(update(EdgeEventRow).where(EdgeEventRow.id.in_(ids)).values(consumed_at=utcnow()))

@@ -1,0 +1,267 @@
+"""Apply a pushed batch: each event at most once (unique id), answered per event."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from cloud.audit import service as audit
+from cloud.errors import ApiError
+from cloud.fleet.hooks import checkin_of, mark_consumed, run_checkin_hooks
+from cloud.fleet.models import EdgeCommand, EdgeDevice, EdgeEventRow, EdgeTelemetry
+from cloud.fleet.service import DeviceKey
+from shared.sync import MAX_EVENTS_PER_BATCH, EdgeEvent, EventKind, EventResult, PushResult
+
+MAX_FUTURE = dt.timedelta(hours=1)
+MAX_PAST = dt.timedelta(days=30)
+PASS_ID = re.compile(r"[0-9a-f]{16}")
+
+
+class _Envelope(BaseModel):
+    """The batch without its events, which are validated one by one so one bad event is rejected alone."""
+
+    model_config = ConfigDict(extra="forbid")
+    version: int
+    device_id: uuid.UUID
+    sent_at: AwareDatetime
+    clock: AwareDatetime
+    events: list[Any] = Field(max_length=MAX_EVENTS_PER_BATCH)
+
+
+@dataclass(frozen=True)
+class EdgeReport:
+    """What the edge reports about itself in headers next to the batch."""
+
+    agent_version: str | None
+    queue_depth: int | None
+    dead_letters: int | None
+
+
+def parse_envelope(raw: Any, device: DeviceKey) -> _Envelope:
+    try:
+        envelope = _Envelope.model_validate(raw)
+    except ValidationError as exc:
+        details = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()[:20]]
+        raise ApiError(422, "invalid_batch", "the batch is not valid", details) from None
+    if envelope.version != 1:
+        raise ApiError(422, "unsupported_version", f"sync version {envelope.version} is not supported")
+    if envelope.device_id != device.device_id:
+        raise ApiError(403, "wrong_device", "the batch names another device than the signing key's")
+    return envelope
+
+
+def _event_id(item: Any) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(item["id"]))
+    except (TypeError, KeyError, ValueError):
+        raise ApiError(422, "invalid_batch", "every event needs a UUID id") from None
+
+
+class TelemetryRow(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    sensor: str = Field(min_length=1, max_length=100)
+    metric: str = Field(min_length=1, max_length=50)
+    count: int = Field(gt=0)
+    total: float
+    minimum: float
+    maximum: float
+    last: float
+
+
+class TelemetryMinute(BaseModel):
+    """A `telemetry` event's payload: the closed minute's aggregates of every sensor metric."""
+
+    model_config = ConfigDict(extra="ignore")
+    minute: AwareDatetime
+    rows: list[TelemetryRow] = Field(max_length=2000)
+
+
+def _semantic_problem(event: EdgeEvent, now: dt.datetime) -> str | None:
+    if event.occurred_at > now + MAX_FUTURE:
+        return "occurred_at is in the future"
+    if event.occurred_at < now - MAX_PAST:
+        return "occurred_at is older than 30 days"
+    payload = event.payload
+    if event.kind in (EventKind.CHECKIN, EventKind.CHECKOUT):
+        if not isinstance(payload.get("door_id"), str) or not payload["door_id"]:
+            return "a check-in needs a door_id"
+        pass_id = payload.get("pass_id")
+        if pass_id is not None and not (isinstance(pass_id, str) and PASS_ID.fullmatch(pass_id)):
+            return "pass_id must be 16 lowercase hex characters"
+    if event.kind is EventKind.TELEMETRY and "rows" in payload:
+        try:
+            TelemetryMinute.model_validate(payload)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            return f"invalid telemetry: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+    if event.kind is EventKind.COMMAND_ACK:
+        try:
+            uuid.UUID(str(payload.get("command_id")))
+        except ValueError:
+            return "a command_ack needs a command_id"
+    return None
+
+
+def _validate_events(
+    items: list[Any], now: dt.datetime
+) -> tuple[list[EdgeEvent], dict[uuid.UUID, EventResult]]:
+    accepted: list[EdgeEvent] = []
+    answered: dict[uuid.UUID, EventResult] = {}
+    for item in items:
+        event_id = _event_id(item)
+        if event_id in answered:  # repeated inside the batch: the first one counts
+            continue
+        try:
+            event = EdgeEvent.model_validate(item)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            reason = f"invalid event: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+            answered[event_id] = EventResult(id=event_id, status="rejected", reason=reason[:300])
+            continue
+        problem = _semantic_problem(event, now)
+        if problem is not None:
+            answered[event_id] = EventResult(id=event_id, status="rejected", reason=problem)
+            continue
+        answered[event_id] = EventResult(id=event_id, status="applied")  # provisional
+        accepted.append(event)
+    return accepted, answered
+
+
+def _command_of(session: Session, device: DeviceKey, event: EdgeEvent) -> EdgeCommand | None:
+    command = session.get(EdgeCommand, uuid.UUID(str(event.payload["command_id"])))
+    return command if command is not None and command.device_id == device.device_id else None
+
+
+def _ack_command(session: Session, device: DeviceKey, event: EdgeEvent) -> None:
+    command = _command_of(session, device, event)
+    if command is not None and command.acked_at is None:
+        command.acked_at = event.occurred_at
+        command.result = {k: v for k, v in event.payload.items() if k != "command_id"}
+        audit.record(
+            session, f"fleet.command.{command.kind}.ack", tenant_id=device.tenant_id,
+            target=f"edge_device:{device.device_id}",
+            detail={"command_id": str(command.id), "result": command.result},
+        )  # fmt: skip
+
+
+def apply_push(
+    session: Session, device: DeviceKey, raw: Any, *, now: dt.datetime, report: EdgeReport
+) -> PushResult:
+    """Validate and store the batch in the session's transaction (the caller commits)."""
+    envelope = parse_envelope(raw, device)
+    events, answered = _validate_events(envelope.events, now)
+    # command acks are checked before insert so an unknown command is rejected, not stored
+    for event in [e for e in events if e.kind is EventKind.COMMAND_ACK]:
+        if _command_of(session, device, event) is None:
+            answered[event.id] = EventResult(id=event.id, status="rejected", reason="unknown command_id")
+            events.remove(event)
+    applied = _insert_new(session, device, events)
+    for event in events:
+        if event.id not in applied:
+            answered[event.id] = EventResult(id=event.id, status="duplicate")
+    _after_insert(session, device, [e for e in events if e.id in applied])
+    _update_device(session, device, envelope, now=now, report=report, applied=len(applied))
+    return PushResult(results=list(answered.values()))
+
+
+def _insert_new(session: Session, device: DeviceKey, events: list[EdgeEvent]) -> set[uuid.UUID]:
+    if not events:
+        return set()
+    rows = [
+        {
+            "id": event.id,
+            "tenant_id": device.tenant_id,
+            "device_id": device.device_id,
+            "library_id": device.library_id,
+            "kind": event.kind.value,
+            "occurred_at": event.occurred_at,
+            "payload": event.payload,
+        }
+        for event in events
+    ]
+    statement = insert(EdgeEventRow).values(rows).on_conflict_do_nothing(index_elements=["id"])
+    return set(session.scalars(statement.returning(EdgeEventRow.id)).all())
+
+
+def _after_insert(session: Session, device: DeviceKey, events: list[EdgeEvent]) -> None:
+    checkins = []
+    _store_telemetry(
+        session, device, [e for e in events if e.kind is EventKind.TELEMETRY and "rows" in e.payload]
+    )
+    for event in events:
+        if event.kind is EventKind.COMMAND_ACK:
+            _ack_command(session, device, event)
+        elif event.kind in (EventKind.CHECKIN, EventKind.CHECKOUT):
+            row = EdgeEventRow(
+                id=event.id, tenant_id=device.tenant_id, device_id=device.device_id,
+                library_id=device.library_id, kind=event.kind.value, occurred_at=event.occurred_at,
+                payload=event.payload,
+            )  # fmt: skip
+            checkins.append(checkin_of(row))
+    mark_consumed(session, run_checkin_hooks(session, checkins))
+
+
+def _store_telemetry(session: Session, device: DeviceKey, events: list[EdgeEvent]) -> None:
+    rows = []
+    for event in events:
+        minute = TelemetryMinute.model_validate(event.payload)
+        rows += [
+            {
+                "tenant_id": device.tenant_id,
+                "library_id": device.library_id,
+                "edge_device_id": device.device_id,
+                "sensor": row.sensor,
+                "metric": row.metric,
+                "minute": minute.minute,
+                "samples": row.count,
+                "total": row.total,
+                "minimum": row.minimum,
+                "maximum": row.maximum,
+                "last": row.last,
+            }
+            for row in minute.rows
+        ]
+    if not rows:
+        return
+    statement = insert(EdgeTelemetry).values(rows)
+    excluded = statement.excluded
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["library_id", "sensor", "metric", "minute"],
+            set_={name: excluded[name] for name in ("samples", "total", "minimum", "maximum", "last")},
+        )
+    )
+
+
+def _update_device(
+    session: Session,
+    device: DeviceKey,
+    envelope: _Envelope,
+    *,
+    now: dt.datetime,
+    report: EdgeReport,
+    applied: int,
+) -> None:
+    row = session.get(EdgeDevice, device.device_id)
+    if row is None:
+        return
+    row.clock_skew_seconds = round((envelope.clock - now).total_seconds(), 3)
+    row.events_received = row.events_received + applied
+    apply_report(row, report, now)
+
+
+def apply_report(row: EdgeDevice, report: EdgeReport, now: dt.datetime) -> None:
+    row.last_seen_at = now
+    if report.agent_version is not None:
+        row.agent_version = report.agent_version[:50]
+    if report.queue_depth is not None:
+        row.queue_depth = report.queue_depth
+    if report.dead_letters is not None:
+        row.dead_letters = report.dead_letters
