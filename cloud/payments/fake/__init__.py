@@ -1,0 +1,1 @@
+"""Local fakes of Razorpay and Stripe that speak their HTTP protocol and sign webhooks their way."""
