@@ -1,0 +1,1 @@
+"""Notifications: channels, templates, preferences and retry rules (the outbox plugs in on top)."""
