@@ -21,11 +21,11 @@ from sqlalchemy.orm import Session
 
 from cloud.booking import timing
 from cloud.booking.models import ACTIVE_STATUSES, Booking, BookingStatus, half_open
-from cloud.booking.passkeys import current_pass_key
 from cloud.booking.schemas import Alternative, BookingCreate, BookingModify, BookingOut
 from cloud.catalog.models import LibraryRecord, Plan, SeatRecord, Zone
 from cloud.db import platform_scope, tenant_scope
 from cloud.errors import ApiError
+from cloud.tenancy.passkeys import current_pass_key
 from shared.passes import PassClaims, PassScope, issue_pass, key_id_for, new_pass_id, short_id
 
 EXCLUSION_VIOLATION = "23P01"

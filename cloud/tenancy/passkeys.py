@@ -51,7 +51,7 @@ def current_pass_key(
     """The tenant's active signing key (created on first use): (key id, private key)."""
     row = _active_row(session, tenant_id)
     if row is None:
-        # same lock as cloud.booking.passkeys: concurrent first uses create one key, not two
+        # concurrent first uses create one key, not two
         session.execute(
             text("SELECT pg_advisory_xact_lock(hashtext('pass-key:' || :tenant))"), {"tenant": str(tenant_id)}
         )
