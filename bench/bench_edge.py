@@ -1,0 +1,153 @@
+"""Edge: QR scan → UNLOCK on the lock's command topic through the real broker, and ingest rate.
+
+A simulated door publishes each scan as its ESPHome text_sensor would; the clock stops when the
+same simulated door receives UNLOCK. Every scan carries a fresh pass (anti-passback is on).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bench.harness import BenchResult, summarize
+from edge.agent import Agent
+from edge.config import EdgeConfig
+from edge.mosquitto import mosquitto_conf, write_mosquitto_files
+from edge.simulator import DeviceSimulator, register_demo_devices
+from edge.store import Store
+from shared.passes import (
+    PassClaims,
+    PassScope,
+    generate_signing_key,
+    issue_pass,
+    key_id_for,
+    new_pass_id,
+    public_key_to_text,
+    short_id,
+)
+
+DOOR = "front-door"
+AGENT_PASSWORD = "bench-agent-password"
+
+
+def _passes(library: uuid.UUID, count: int) -> tuple[dict[str, str], list[str]]:
+    key = generate_signing_key()
+    now = datetime.now(UTC).replace(microsecond=0)
+    texts = []
+    for _ in range(count):
+        claims = PassClaims(
+            pass_id=new_pass_id(),
+            library=short_id(library),
+            scope=PassScope.SEAT,
+            target=short_id(uuid.uuid4()),
+            holder=short_id(uuid.uuid4()),
+            valid_from=now - timedelta(hours=1),
+            valid_until=now + timedelta(hours=2),
+            issued_at=now - timedelta(hours=1),
+            key_id=key_id_for(key.public_key()),
+        )
+        texts.append(issue_pass(claims, key))
+    return {key_id_for(key.public_key()): public_key_to_text(key.public_key())}, texts
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start_mosquitto(store: Store, directory: Path) -> tuple[subprocess.Popen[bytes], int]:
+    files = write_mosquitto_files(
+        store, directory, agent_username="studyspot-agent", agent_password=AGENT_PASSWORD
+    )
+    port = _free_port()
+    conf = directory / "mosquitto.conf"
+    user = "root" if os.geteuid() == 0 else None
+    conf.write_text(mosquitto_conf(files, host="127.0.0.1", port=port, user=user), encoding="utf-8")
+    process = subprocess.Popen(["/usr/sbin/mosquitto", "-c", str(conf)], stderr=subprocess.DEVNULL)
+    for _ in range(500):
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return process, port
+        time.sleep(0.01)
+    raise RuntimeError("mosquitto did not start")
+
+
+async def _scan_latency(broker: str, rate: float, count: int) -> list[float]:
+    library = uuid.uuid4()
+    keys, texts = _passes(library, count)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp) / "edge.sqlite3")
+        devices = register_demo_devices(store)
+        settings: dict[str, object] = {
+            "library_id": str(library),
+            "data_dir": tmp,
+            "pass_keys": keys,
+            "agent_password": AGENT_PASSWORD,
+            "broker": {"host": "127.0.0.1", "port": 0},
+            "kiosk": {"enabled": False},
+            "checkin": {"relock_seconds": 60},
+        }
+        mosquitto = None
+        if broker == "mosquitto":
+            mosquitto, port = _start_mosquitto(store, Path(tmp) / "mosquitto")
+            settings["mqtt_url"] = f"mqtt://studyspot-agent:{AGENT_PASSWORD}@127.0.0.1:{port}"
+        store.close()
+        agent = Agent(EdgeConfig.model_validate(settings))
+        await agent.start()
+        simulator = DeviceSimulator(agent.mqtt_host, agent.mqtt_port, devices)
+        await simulator.start()
+        try:
+            return await _drive(simulator[DOOR], texts, rate)
+        finally:
+            await simulator.stop()
+            await agent.stop()
+            if mosquitto is not None:
+                mosquitto.terminate()
+                mosquitto.wait()
+
+
+async def _drive(door, texts: list[str], rate: float) -> list[float]:
+    samples: list[float] = []
+    for text in texts:
+        before = len(door.commands)
+        started = time.perf_counter()
+        await door.scan(text)
+        async with asyncio.timeout(5):
+            while not any(payload == "UNLOCK" for _, payload in door.commands[before:]):  # noqa: ASYNC110
+                await asyncio.sleep(0.0005)
+        samples.append(time.perf_counter() - started)
+        pause = 1 / rate - (time.perf_counter() - started)
+        if pause > 0:
+            await asyncio.sleep(pause)
+    return samples
+
+
+def run() -> list[BenchResult]:
+    results = []
+    for broker in ("amqtt", "mosquitto"):
+        for rate, count in ((1, 15), (10, 100), (100, 300)):
+            samples = asyncio.run(_scan_latency(broker, rate, count))
+            median, p99 = summarize(samples)
+            results.append(
+                BenchResult(
+                    f"edge scan→UNLOCK via {broker} @ {rate}/s",
+                    median * 1000,
+                    p99 * 1000,
+                    "ms",
+                    "p50 ≤ 5, p99 ≤ 20",
+                )
+            )
+    return results
+
+
+if __name__ == "__main__":
+    for result in run():
+        print(result)

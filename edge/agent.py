@@ -1,0 +1,353 @@
+"""The edge agent's one composition root: store, broker, MQTT link, devices, doors, rules, kiosk."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import signal
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from edge.broker import BrokerListen, CredentialAuthority, EmbeddedBroker
+from edge.checkin import CheckinDesk
+from edge.config import EdgeConfig
+from edge.devices import (
+    DeviceDirectory,
+    DeviceMessage,
+    MessageRejected,
+    parse_lock_state,
+    parse_number,
+    parse_on_off,
+)
+from edge.doors import DoorService
+from edge.events import EventBus
+from edge.gpio import GpioDoor
+from edge.mqtt import IncomingMessage, MqttLink
+from edge.rules import RulesEngine
+from edge.store import Store, utcnow
+from shared.passes import public_key_from_text
+from shared.topics import EVENT_ROOT, Component, DeviceKind
+
+log = logging.getLogger(__name__)
+
+TICK_SECONDS = 5.0
+TELEMETRY_HORIZON = timedelta(days=7)
+
+
+def _quiet_server_class() -> Any:
+    import uvicorn
+
+    class QuietServer(uvicorn.Server):
+        """uvicorn without its own signal handlers: the agent owns Ctrl-C."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return QuietServer
+
+
+class Agent:
+    def __init__(self, config: EdgeConfig) -> None:
+        self.config = config
+        self.store: Store | None = None
+        self.broker: EmbeddedBroker | None = None
+        self.link: MqttLink | None = None
+        self.directory: DeviceDirectory | None = None
+        self.doors: DoorService | None = None
+        self.rules: RulesEngine | None = None
+        self.events: EventBus | None = None
+        self.gpio_door: GpioDoor | None = None
+        self.rejected_messages = 0
+        self.mqtt_host = "127.0.0.1"
+        self.mqtt_port = config.broker.port
+        self.kiosk_port: int | None = None
+        self._kiosk: Any = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._stopping = asyncio.Event()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        config = self.config
+        store = self.store = Store(config.store_path)
+        self._declare_config_devices(store)
+        username, password = await self._start_broker(store)
+        self.directory = DeviceDirectory(store)
+        self.events = EventBus(store=store, library_id=config.library_id, publish=self._publish)
+        desk = CheckinDesk(
+            store,
+            public_keys={key_id: public_key_from_text(text) for key_id, text in config.pass_keys.items()},
+            library=config.library_short_id,
+            skew=timedelta(seconds=config.checkin.skew_seconds),
+            anti_passback=config.checkin.anti_passback,
+            max_scan_bytes=config.checkin.max_scan_bytes,
+        )
+        self.doors = DoorService(
+            store=store,
+            desk=desk,
+            events=self.events,
+            publish=self._publish,
+            settings=config.checkin,
+            held_open_seconds=config.rules.door_held_open_seconds,
+        )
+        for door in self.directory.doors():
+            self.doors.add_mqtt_door(door)
+        self.rules = RulesEngine(
+            settings=config.rules,
+            store=store,
+            directory=self.directory,
+            doors=self.doors,
+            events=self.events,
+            publish=self._publish,
+        )
+        if config.gpio.enabled:
+            self._start_gpio()
+        self.link = MqttLink(
+            host=self.mqtt_host,
+            port=self.mqtt_port,
+            username=username,
+            password=password,
+            subscriptions=["#"],
+            handler=self.handle_message,
+        )
+        self.link.start()
+        await self.link.wait_connected()
+        self._tasks.append(asyncio.create_task(self._ticker(), name="rules-ticker"))
+        if config.kiosk.enabled:
+            await self._start_kiosk()
+        log.info("agent started for library %s", config.library_id)
+
+    async def stop(self) -> None:
+        if self._kiosk is not None:
+            self._kiosk.should_exit = True
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        self._kiosk = None
+        if self.doors is not None:
+            await self.doors.close()
+        if self.link is not None:
+            await self.link.stop()
+        if self.broker is not None:
+            await self.broker.stop()
+        if self.gpio_door is not None:
+            self.gpio_door.close()
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+        log.info("agent stopped")
+
+    async def run_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signum, self._stopping.set)
+        await self.start()
+        try:
+            await self._stopping.wait()
+        finally:
+            await self.stop()
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+
+    # -- parts ----------------------------------------------------------------------------------
+    def _declare_config_devices(self, store: Store) -> None:
+        for device in self.config.devices:
+            store.declare_device(
+                device_id=device.id,
+                kind=device.kind,
+                topic_prefix=device.topic_prefix,
+                door_id=device.door,
+                direction=device.direction,
+                zone=device.zone,
+            )
+        if self.config.gpio.enabled:
+            door_id = self.config.gpio.door_id
+            store.declare_device(
+                device_id=door_id,
+                kind="door",
+                topic_prefix=f"gpio/{door_id}",
+                door_id=None,
+                direction="in",
+                zone=None,
+            )
+
+    async def _start_broker(self, store: Store) -> tuple[str | None, str | None]:
+        config = self.config
+        if config.mqtt_url:
+            url = urlsplit(config.mqtt_url)
+            self.mqtt_host = url.hostname or "127.0.0.1"
+            self.mqtt_port = url.port or 1883
+            return (
+                unquote(url.username) if url.username else None,
+                unquote(url.password) if url.password else None,
+            )
+        password = config.agent_password or secrets.token_urlsafe(24)
+        authority = CredentialAuthority(store, config.agent_username, password)
+        settings = config.broker
+        self.broker = EmbeddedBroker(
+            BrokerListen(
+                settings.host, settings.port, settings.tls_port, settings.certfile, settings.keyfile
+            ),
+            authority,
+        )
+        await self.broker.start()
+        self.mqtt_port = self.broker.bound_port()
+        self.mqtt_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+        return config.agent_username, password
+
+    def _start_gpio(self) -> None:
+        assert self.doors is not None and self.rules is not None
+        door_id = self.config.gpio.door_id
+        doors, rules = self.doors, self.rules
+
+        async def lock_state(state: str) -> None:
+            await doors.on_lock_state(door_id, state, live=True)
+
+        async def contact(is_open: bool) -> None:
+            await doors.on_contact(door_id, is_open, live=True)
+
+        async def exit_pressed() -> None:
+            await doors.exit_pressed(door_id)
+
+        async def motion(moving: bool) -> None:
+            if moving:
+                rules.activity(utcnow())
+
+        self.gpio_door = GpioDoor(
+            self.config.gpio,
+            asyncio.get_running_loop(),
+            on_lock_state=lock_state,
+            on_contact=contact,
+            on_exit=exit_pressed,
+            on_motion=motion,
+        )
+        doors.add_door(door_id, self.gpio_door)
+
+    async def _start_kiosk(self) -> None:
+        import uvicorn
+
+        from edge.kiosk.app import create_kiosk_app
+
+        settings = uvicorn.Config(
+            create_kiosk_app(self),
+            host=self.config.kiosk.host,
+            port=self.config.kiosk.port,
+            log_level="warning",
+            lifespan="off",
+        )
+        server = _quiet_server_class()(settings)
+        self._kiosk = server
+        self._tasks.append(asyncio.create_task(server.serve(), name="kiosk"))
+        while not server.started:  # noqa: ASYNC110 - uvicorn exposes only a flag
+            await asyncio.sleep(0.01)
+        self.kiosk_port = int(server.servers[0].sockets[0].getsockname()[1])
+
+    async def _ticker(self) -> None:
+        assert self.rules is not None and self.store is not None
+        ticks = 0
+        while True:
+            try:
+                await self.rules.tick(utcnow())
+                ticks += 1
+                if ticks % 720 == 0:
+                    self.store.compact_telemetry(utcnow() - TELEMETRY_HORIZON)
+            except Exception:
+                log.exception("rules tick failed")
+            await asyncio.sleep(TICK_SECONDS)
+
+    async def _publish(self, topic: str, payload: str) -> None:
+        if self.link is None:
+            raise RuntimeError("agent not started")
+        await self.link.publish(topic, payload, qos=1, retain=False)
+
+    # -- incoming device messages ----------------------------------------------------------------
+    async def handle_message(self, message: IncomingMessage) -> None:
+        if message.topic.startswith(EVENT_ROOT + "/"):
+            return
+        assert self.directory is not None
+        try:
+            device_message = self.directory.resolve(message.topic, message.payload, message.retain)
+            if device_message.channel != "command":
+                await self._on_device_message(device_message)
+        except MessageRejected as rejected:
+            self.rejected_messages += 1
+            log.info("mqtt message on %s rejected: %s", message.topic[:200], rejected)
+
+    async def _on_device_message(self, message: DeviceMessage) -> None:
+        assert self.store is not None and self.doors is not None and self.rules is not None
+        device, now, live = message.device, utcnow(), not message.retained
+        if message.channel == "status":
+            online = message.text() == "online"
+            self.store.mark_device_seen(device.id, online=online, at=now)
+            if online and live and device.kind == DeviceKind.DOOR and self.doors.lockdown:
+                await self.doors.lock(device.id)  # it missed the lockdown while it was away
+            return
+        if live:
+            self.store.mark_device_seen(device.id, at=now)
+        role = message.role or ""
+        if role == "scan":
+            if live:  # a retained scan is yesterday's QR code replayed by the broker
+                await self.doors.handle_scan(device, message.raw)
+            return
+        text = message.text()
+        self.store.set_device_state(device.id, role, text, now)
+        await self._on_state(message, role, text, live)
+
+    async def _on_state(self, message: DeviceMessage, role: str, text: str, live: bool) -> None:
+        assert self.store is not None and self.doors is not None and self.rules is not None
+        device, now = message.device, utcnow()
+        if device.kind == DeviceKind.DOOR and role == "lock":
+            await self.doors.on_lock_state(device.id, parse_lock_state(text), live=live)
+        elif device.kind == DeviceKind.DOOR and role == "contact":
+            await self.doors.on_contact(device.id, parse_on_off(text), live=live)
+        elif device.kind == DeviceKind.DOOR and role == "exit_button":
+            if parse_on_off(text) and live:
+                await self.doors.exit_pressed(device.id)
+        elif message.component == Component.SENSOR:
+            value = parse_number(text)
+            self.store.record_telemetry(device.id, role, value, now)
+            if live:
+                await self.rules.on_reading(device.id, role, value, now)
+        elif role == "presence" and live and parse_on_off(text):
+            self.rules.activity(now)
+
+    # -- kiosk backend --------------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        store_ok = self.store is not None and self.store.healthy()
+        connected = self.link is not None and self.link.connected.is_set()
+        embedded_ok = self.broker is None or self.broker.running
+        store = self.store
+        return {
+            "status": "ok" if store_ok and connected and embedded_ok else "degraded",
+            "broker": {
+                "mode": "external" if self.config.mqtt_url else "embedded",
+                "host": self.mqtt_host,
+                "port": self.mqtt_port,
+                "running": embedded_ok,
+                "agent_connected": connected,
+            },
+            "store": {"ok": store_ok, "schema_version": store.schema_version if store else None},
+            "devices": store.device_status() if store else [],
+            "sync": {
+                "last_success": store.get_setting("sync_last_success") if store else None,
+                "queued_events": store.outbox_depth() if store else None,
+            },
+            "rejected_messages": self.rejected_messages,
+        }
+
+    def status(self) -> dict[str, Any]:
+        store = self.store
+        return {
+            "library_id": self.config.library_id,
+            "occupancy": store.occupancy() if store else 0,
+            "lockdown": bool(self.doors and self.doors.lockdown),
+            "alerts": list(store.open_alerts()) if store else [],
+            "recent_events": list(self.events.recent) if self.events else [],
+        }

@@ -1,0 +1,199 @@
+"""The embedded amqtt broker: per-device hashed credentials and per-device topic ACLs.
+
+Anonymous access is off. A client is admitted only if it presents a known username AND a password
+that verifies against the stored argon2 hash (or is the agent's own internal client). A device may
+publish only under its own `topic_prefix` and subscribe only to its own command topics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from amqtt.broker import Broker
+from amqtt.contexts import Action
+from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
+from amqtt.session import Session
+
+from edge.store import DeviceRecord, Store, verify_secret
+
+log = logging.getLogger(__name__)
+
+
+def device_may_publish(device: DeviceRecord, topic: str) -> bool:
+    return topic.startswith(device.topic_prefix + "/") and "+" not in topic and "#" not in topic
+
+
+def device_may_subscribe(device: DeviceRecord, topic_filter: str) -> bool:
+    """Only `<prefix>/<component>/<object_id>/command` (either level may be `+`)."""
+    if not topic_filter.startswith(device.topic_prefix + "/"):
+        return False
+    rest = topic_filter[len(device.topic_prefix) + 1 :].split("/")
+    return len(rest) == 3 and rest[2] == "command" and "#" not in rest[0] + rest[1]
+
+
+class CredentialAuthority:
+    """Decides who may connect and which topics they may use, from the store's device registry."""
+
+    def __init__(self, store: Store, agent_username: str, agent_password: str) -> None:
+        self.store = store
+        self.agent_username = agent_username
+        self._agent_password = agent_password
+
+    def is_agent(self, username: str | None) -> bool:
+        return username == self.agent_username
+
+    async def authenticate(self, username: str | None, password: str | None) -> bool:
+        if not username or password is None or password == "":
+            return False
+        if username == self.agent_username:
+            return hmac.compare_digest(password.encode(), self._agent_password.encode())
+        found = self.store.device_credentials(username)
+        if found is None or found[1] is None:
+            return False
+        # argon2 is deliberately slow: keep it off the event loop.
+        return await asyncio.to_thread(verify_secret, found[1], password)
+
+    def device_for(self, username: str | None) -> DeviceRecord | None:
+        if not username:
+            return None
+        found = self.store.device_credentials(username)
+        return found[0] if found else None
+
+    def allows(self, username: str | None, topic: str, action: Action) -> bool:
+        if self.is_agent(username):
+            return True
+        device = self.device_for(username)
+        if device is None:
+            return False
+        if action == Action.PUBLISH:
+            return device_may_publish(device, topic)
+        # SUBSCRIBE checks the filter, RECEIVE the concrete topic: both must be own command topics.
+        return device_may_subscribe(device, topic)
+
+
+class DeviceAuthPlugin(BaseAuthPlugin):
+    """amqtt auth plugin backed by a CredentialAuthority (passed in the plugin config)."""
+
+    @dataclass
+    class Config:
+        authority: Any = None
+
+    async def authenticate(self, *, session: Session) -> bool | None:
+        authority: CredentialAuthority = self.config.authority
+        admitted = await authority.authenticate(session.username, session.password)
+        if not admitted:
+            log.warning("mqtt connect refused", extra={"username": session.username})
+        return admitted
+
+
+class DeviceTopicPlugin(BaseTopicPlugin):
+    """amqtt topic ACL plugin: devices are confined to their own prefix and command topics."""
+
+    @dataclass
+    class Config:
+        authority: Any = None
+
+    async def topic_filtering(
+        self, *, session: Session | None = None, topic: str | None = None, action: Action | None = None
+    ) -> bool | None:
+        authority: CredentialAuthority = self.config.authority
+        if session is None or topic is None or action is None:
+            return False
+        allowed = authority.allows(session.username, topic, action)
+        if not allowed and action != Action.RECEIVE:
+            log.warning("mqtt %s refused on %s for %s", action, topic, session.username)
+        return allowed
+
+
+class _SnapshotDict(dict[str, Any]):
+    """amqtt 0.12.1 iterates `_subscriptions` and `_retained_messages` while awaiting plugins and
+    sockets; a SUBSCRIBE or retained PUBLISH arriving meanwhile raised "dictionary changed size
+    during iteration", dropping the message or the connecting client. Iterate snapshots instead."""
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(super().__iter__()))
+
+    def keys(self) -> Any:
+        return list(super().keys())
+
+    def values(self) -> Any:
+        return list(super().values())
+
+    def items(self) -> Any:
+        return list(super().items())
+
+
+@dataclass(frozen=True)
+class BrokerListen:
+    host: str
+    port: int
+    tls_port: int | None = None
+    certfile: Path | None = None
+    keyfile: Path | None = None
+
+
+class EmbeddedBroker:
+    """amqtt started in-process with our auth and ACL plugins and nothing else."""
+
+    def __init__(self, listen: BrokerListen, authority: CredentialAuthority) -> None:
+        self.listen = listen
+        self.authority = authority
+        self._broker: Broker | None = None
+
+    def _config(self) -> dict[str, Any]:
+        listeners: dict[str, Any] = {
+            "default": {"type": "tcp", "bind": f"{self.listen.host}:{self.listen.port}"},
+        }
+        if self.listen.tls_port is not None:
+            listeners["tls"] = {
+                "type": "tcp",
+                "bind": f"{self.listen.host}:{self.listen.tls_port}",
+                "ssl": True,
+                "certfile": str(self.listen.certfile),
+                "keyfile": str(self.listen.keyfile),
+            }
+        plugins = {
+            f"{__name__}.DeviceAuthPlugin": {"authority": self.authority},
+            f"{__name__}.DeviceTopicPlugin": {"authority": self.authority},
+        }
+        return {"listeners": listeners, "plugins": plugins}
+
+    @property
+    def running(self) -> bool:
+        return self._broker is not None and self._broker.transitions.state == "started"
+
+    def bound_port(self, listener: str = "default") -> int:
+        """The port actually listened on (differs from the config when it asked for port 0)."""
+        if self._broker is None:
+            raise RuntimeError("broker not started")
+        server = self._broker._servers[listener].instance
+        return int(server.sockets[0].getsockname()[1])
+
+    async def start(self) -> None:
+        self._broker = Broker(self._config())
+        self._broker._subscriptions = _SnapshotDict()
+        self._broker._retained_messages = _SnapshotDict()
+        await self._broker.start()
+        log.info("embedded broker listening on %s:%s", self.listen.host, self.listen.port)
+
+    async def stop(self) -> None:
+        if self._broker is not None and self.running:
+            await self._broker.shutdown()
+        self._broker = None
+
+
+__all__ = [
+    "BrokerListen",
+    "CredentialAuthority",
+    "DeviceAuthPlugin",
+    "DeviceTopicPlugin",
+    "EmbeddedBroker",
+    "device_may_publish",
+    "device_may_subscribe",
+]

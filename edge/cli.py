@@ -1,0 +1,157 @@
+"""`studyspot edge ...`: run the agent, manage devices. Heavy imports stay inside the commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(help="StudySpot edge agent (runs on the library's Raspberry Pi).", no_args_is_help=True)
+device_app = typer.Typer(help="The device registry.", no_args_is_help=True)
+app.add_typer(device_app, name="device")
+
+CONFIG_OPTION = typer.Option(..., "--config", "-c", help="TOML config file (see edge/example-config.toml)")
+
+
+def _load(config_path: Path):  # type: ignore[no-untyped-def]
+    from edge.config import ConfigError, load_config
+
+    try:
+        return load_config(config_path)
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(code=2) from None
+
+
+def _configure_logging(level: str) -> None:
+    import logging
+
+    logging.basicConfig(
+        level=level,
+        format='ts=%(asctime)s level=%(levelname)s logger=%(name)s msg="%(message)s"',
+    )
+    # amqtt and its state machine narrate every connection at INFO; keep the agent's log readable.
+    for noisy in ("amqtt", "transitions"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+
+
+@app.command()
+def run(config: Path = CONFIG_OPTION) -> None:
+    """Run the agent: broker, devices, check-in, rules and kiosk, until Ctrl-C."""
+    import asyncio
+
+    from edge.agent import Agent
+
+    settings = _load(config)
+    _configure_logging(settings.log_level)
+    asyncio.run(Agent(settings).run_forever())
+
+
+@app.command("check-config")
+def check_config(config: Path = CONFIG_OPTION) -> None:
+    """Validate a config file and exit."""
+    settings = _load(config)
+    typer.echo(f"ok: library {settings.library_id}, {len(settings.devices)} device(s)")
+
+
+@device_app.command("add")
+def device_add(
+    device_id: str,
+    kind: str = typer.Option(..., help="door, scanner, env, energy, relay or seat"),
+    prefix: str | None = typer.Option(None, help="ESPHome topic_prefix (default: the id)"),
+    door: str | None = typer.Option(None, help="for a scanner: the door it opens"),
+    direction: str = typer.Option("in", help="for a scanner: in or out"),
+    config: Path = CONFIG_OPTION,
+) -> None:
+    """Register a device with fresh MQTT credentials (printed once)."""
+    from edge.devices import enroll_device
+    from edge.store import Store
+
+    settings = _load(config)
+    store = Store(settings.store_path)
+    try:
+        enrolled = enroll_device(
+            store, device_id=device_id, kind=kind, topic_prefix=prefix, door_id=door, direction=direction
+        )
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    finally:
+        store.close()
+    typer.echo(
+        json.dumps({"id": device_id, "username": enrolled.record.username, "password": enrolled.password})
+    )
+
+
+@device_app.command("mosquitto-files")
+def device_mosquitto_files(
+    out: Path = typer.Option(..., help="directory for passwd and acl"),
+    config: Path = CONFIG_OPTION,
+) -> None:
+    """Write a Mosquitto password file and ACL from the device registry."""
+    from edge.mosquitto import write_mosquitto_files
+    from edge.store import Store
+
+    settings = _load(config)
+    if not settings.agent_password:
+        typer.echo("error: set agent_password in the config so the agent can log in to Mosquitto", err=True)
+        raise typer.Exit(code=2)
+    store = Store(settings.store_path)
+    try:
+        files = write_mosquitto_files(
+            store, out, agent_username=settings.agent_username, agent_password=settings.agent_password
+        )
+    finally:
+        store.close()
+    typer.echo(f"wrote {files.passwd} and {files.acl}")
+
+
+@app.command("demo-devices")
+def demo_devices(
+    out: Path = typer.Option(..., help="write the demo.json `devices` entries here (JSON list)"),
+    config: Path = CONFIG_OPTION,
+) -> None:
+    """Enrol the demo's simulated devices in the agent's store with fresh credentials."""
+    from edge.simulator import prepare_demo_devices
+
+    settings = _load(config)
+    devices = prepare_demo_devices(settings.store_path)
+    out.write_text(json.dumps([device.demo_entry() for device in devices], indent=2), encoding="utf-8")
+    typer.echo(f"enrolled {len(devices)} demo devices; wrote {out}")
+
+
+@app.command()
+def simulate(
+    devices_json: Path = typer.Option(..., "--devices", help="JSON list written by `demo-devices`"),
+    host: str = typer.Option("127.0.0.1", help="MQTT broker host"),
+    port: int = typer.Option(1883, help="MQTT broker port"),
+) -> None:
+    """Run the simulated ESPHome devices against a broker until Ctrl-C."""
+    import asyncio
+    import signal
+
+    from edge.simulator import SimDevice
+
+    entries = json.loads(devices_json.read_text(encoding="utf-8"))
+    devices = [
+        SimDevice(
+            id=e["id"],
+            kind=e["kind"],
+            topic_prefix=e["topic_prefix"],
+            username=e["username"],
+            password=e["password"],
+        )
+        for e in entries
+    ]
+
+    async def main() -> None:
+        from edge.simulator import run_simulated_devices
+
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await run_simulated_devices(host, port, devices, stop)
+
+    asyncio.run(main())

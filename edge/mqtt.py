@@ -1,0 +1,138 @@
+"""The agent's own MQTT client: aiomqtt in a reconnect loop with backoff.
+
+aiomqtt does not reconnect by itself; this loop does, and re-subscribes on every connect. Messages
+are handed one at a time to the handler; a failing handler is logged and never kills the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import aiomqtt
+
+log = logging.getLogger(__name__)
+
+# Small MQTT packets otherwise sit behind Nagle's algorithm and delayed ACKs (~40 ms per hop).
+NODELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
+
+
+@dataclass(frozen=True)
+class IncomingMessage:
+    topic: str
+    payload: bytes
+    retain: bool
+
+
+MessageHandler = Callable[[IncomingMessage], Awaitable[None]]
+
+
+class NotConnected(RuntimeError):
+    """Publishing while the broker is unreachable (the caller decides whether that matters)."""
+
+
+class MqttLink:
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        username: str | None,
+        password: str | None,
+        subscriptions: list[str],
+        handler: MessageHandler,
+        client_id: str | None = None,
+        min_backoff: float = 0.2,
+        max_backoff: float = 10.0,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.username = username
+        self.password = password
+        self.subscriptions = subscriptions
+        self.handler = handler
+        self.client_id = client_id or f"studyspot-agent-{uuid.uuid4().hex[:8]}"
+        self.min_backoff = min_backoff
+        self.max_backoff = max_backoff
+        self.connected = asyncio.Event()
+        self.connects = 0
+        self._client: aiomqtt.Client | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._generation = 0
+
+    def start(self) -> None:
+        self._generation += 1
+        self._task = asyncio.create_task(self._run(self._generation), name="mqtt-link")
+
+    async def stop(self, grace: float = 3.0) -> None:
+        self._generation += 1  # a loop from an older generation exits instead of reconnecting
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            # aiomqtt waits for the broker to acknowledge DISCONNECT; do not let that hold up a stop.
+            await asyncio.wait({task}, timeout=grace)
+        self.connected.clear()
+
+    async def wait_connected(self, limit: float = 10.0) -> None:
+        async with asyncio.timeout(limit):
+            await self.connected.wait()
+
+    async def publish(self, topic: str, payload: str | bytes, *, qos: int = 1, retain: bool = False) -> None:
+        client = self._client
+        if client is None or not self.connected.is_set():
+            raise NotConnected(f"not connected to {self.host}:{self.port}")
+        await client.publish(topic, payload, qos=qos, retain=retain)
+
+    async def _run(self, generation: int) -> None:
+        backoff = self.min_backoff
+        while generation == self._generation:
+            client: aiomqtt.Client | None = None
+            try:
+                async with aiomqtt.Client(
+                    self.host,
+                    self.port,
+                    username=self.username,
+                    password=self.password,
+                    identifier=self.client_id,
+                    keepalive=30,
+                    timeout=5,
+                    socket_options=NODELAY,
+                ) as connected_client:
+                    client = connected_client
+                    for topic_filter in self.subscriptions:
+                        await client.subscribe(topic_filter, qos=1)
+                    self._client = client
+                    self.connects += 1
+                    self.connected.set()
+                    backoff = self.min_backoff
+                    log.info("mqtt connected to %s:%s", self.host, self.port)
+                    async for message in client.messages:
+                        await self._dispatch(message)
+            except aiomqtt.MqttError as exc:
+                if generation != self._generation:
+                    return
+                log.warning("mqtt link down (%s); retrying in %.1fs", exc, backoff)
+            finally:
+                if client is not None and self._client is client:
+                    self._client = None
+                    self.connected.clear()
+            await asyncio.sleep(backoff)
+            backoff = min(self.max_backoff, backoff * 2)
+
+    async def _dispatch(self, message: aiomqtt.Message) -> None:
+        payload = message.payload
+        if isinstance(payload, str):
+            payload = payload.encode()
+        elif not isinstance(payload, bytes | bytearray):
+            payload = b"" if payload is None else str(payload).encode()
+        incoming = IncomingMessage(
+            topic=str(message.topic), payload=bytes(payload), retain=bool(message.retain)
+        )
+        try:
+            await self.handler(incoming)
+        except Exception:
+            log.exception("handler failed for message on %s", incoming.topic)

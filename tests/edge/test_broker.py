@@ -1,0 +1,175 @@
+"""The embedded amqtt broker refuses strangers and confines devices to their own topics."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiomqtt
+import pytest
+from aiomqtt.exceptions import MqttConnectError
+
+from edge.broker import BrokerListen, CredentialAuthority, EmbeddedBroker
+from edge.devices import EnrolledDevice, enroll_device
+from edge.store import Store
+from tests.edge.conftest import AGENT_PASSWORD
+
+AGENT = "studyspot-agent"
+
+
+@pytest.fixture
+async def broker(tmp_path: Path) -> AsyncIterator[tuple[EmbeddedBroker, dict[str, EnrolledDevice]]]:
+    store = Store(tmp_path / "edge.sqlite3")
+    devices = {
+        "door-a": enroll_device(store, device_id="door-a", kind="door", topic_prefix="lib/door-a"),
+        "door-b": enroll_device(store, device_id="door-b", kind="door", topic_prefix="lib/door-b"),
+    }
+    embedded = EmbeddedBroker(BrokerListen("127.0.0.1", 0), CredentialAuthority(store, AGENT, AGENT_PASSWORD))
+    await embedded.start()
+    yield embedded, devices
+    await embedded.stop()
+    store.close()
+
+
+def client(port: int, username: str | None, password: str | None, name: str) -> aiomqtt.Client:
+    return aiomqtt.Client("127.0.0.1", port, username=username, password=password, identifier=name, timeout=5)
+
+
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [
+        (None, None),  # anonymous
+        ("nobody", "whatever"),  # unknown user
+        ("dev-door-a", "wrong-password"),  # wrong password
+        ("dev-door-a", None),  # username without password
+        ("dev-door-a", ""),  # username with an empty password
+        (AGENT, "not-the-agent-password"),
+    ],
+)
+async def test_refuses_bad_credentials(broker, username: str | None, password: str | None) -> None:
+    embedded, _ = broker
+    with pytest.raises(MqttConnectError) as refused:
+        async with client(embedded.bound_port(), username, password, "intruder"):
+            pass
+    assert str(refused.value.rc) in ("Not authorized", "Bad user name or password")
+
+
+async def test_admits_device_and_agent(broker) -> None:
+    embedded, devices = broker
+    door = devices["door-a"]
+    async with client(embedded.bound_port(), door.record.username, door.password, "door-a"):
+        pass
+    async with client(embedded.bound_port(), AGENT, AGENT_PASSWORD, "agent"):
+        pass
+
+
+async def _collect(messages: aiomqtt.client.MessagesIterator, seconds: float) -> list[str]:
+    seen: list[str] = []
+    try:
+        async with asyncio.timeout(seconds):
+            async for message in messages:
+                seen.append(str(message.topic))
+                if str(message.topic).endswith("/done"):
+                    return seen
+    except TimeoutError:
+        pass
+    return seen
+
+
+async def test_device_publishes_only_under_its_prefix(broker) -> None:
+    embedded, devices = broker
+    door = devices["door-a"]
+    port = embedded.bound_port()
+    async with (
+        client(port, AGENT, AGENT_PASSWORD, "agent") as agent,
+        client(port, door.record.username, door.password, "door-a") as device,
+    ):
+        await agent.subscribe("#", qos=1)
+        await device.publish("lib/door-b/lock/door_lock/state", "UNLOCKED", qos=1)
+        await device.publish("studyspot/lib/events/checkin", "{}", qos=1)
+        await device.publish("lib/door-a/lock/door_lock/state", "LOCKED", qos=1)
+        await device.publish("lib/door-a/done", "x", qos=1)
+        seen = await _collect(agent.messages, 5)
+    assert seen == ["lib/door-a/lock/door_lock/state", "lib/door-a/done"]
+
+
+async def test_device_subscribes_only_to_its_command_topics(broker) -> None:
+    embedded, devices = broker
+    door = devices["door-a"]
+    async with client(embedded.bound_port(), door.record.username, door.password, "door-a") as device:
+        own = await device.subscribe("lib/door-a/lock/door_lock/command", qos=1)
+        wildcard = await device.subscribe("lib/door-a/+/+/command", qos=1)
+        other = await device.subscribe("lib/door-b/lock/door_lock/command", qos=1)
+        everything = await device.subscribe("#", qos=1)
+        own_state = await device.subscribe("lib/door-a/lock/door_lock/state", qos=1)
+    assert _granted(own) and _granted(wildcard)
+    assert not _granted(other) and not _granted(everything) and not _granted(own_state)
+
+
+def _granted(result: object) -> bool:
+    codes = result if isinstance(result, list | tuple) else [result]
+    return all(getattr(code, "value", code) in (0, 1, 2) for code in codes)
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    certfile, keyfile = directory / "broker.crt", directory / "broker.key"
+    certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    keyfile.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return certfile, keyfile
+
+
+async def test_tls_listener_admits_devices_over_tls_only_with_credentials(tmp_path: Path) -> None:
+    from tests.edge.conftest import free_port
+
+    certfile, keyfile = _self_signed(tmp_path)
+    store = Store(tmp_path / "edge.sqlite3")
+    door = enroll_device(store, device_id="door-a", kind="door")
+    tls_port = free_port()
+    embedded = EmbeddedBroker(
+        BrokerListen("127.0.0.1", 0, tls_port, certfile, keyfile),
+        CredentialAuthority(store, AGENT, AGENT_PASSWORD),
+    )
+    await embedded.start()
+    tls = aiomqtt.TLSParameters(ca_certs=str(certfile))
+    try:
+        async with aiomqtt.Client(
+            "localhost",
+            tls_port,
+            username=door.record.username,
+            password=door.password,
+            tls_params=tls,
+            timeout=5,
+        ):
+            pass
+        with pytest.raises(MqttConnectError):
+            async with aiomqtt.Client("localhost", tls_port, username="nobody", password="x", tls_params=tls):
+                pass
+    finally:
+        await embedded.stop()
+        store.close()
