@@ -7,7 +7,9 @@ from pathlib import Path
 
 import typer
 
-app = typer.Typer(help="StudySpot: self-study library platform (cloud service and edge agent).", no_args_is_help=True)
+app = typer.Typer(
+    help="StudySpot: self-study library platform (cloud service and edge agent).", no_args_is_help=True
+)
 
 
 def _attach_subapps() -> None:

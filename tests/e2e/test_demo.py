@@ -1,0 +1,151 @@
+"""`studyspot demo` end to end: it comes up, writes demo.json, opens the door for the sample pass,
+and Ctrl-C leaves no process behind (embedded PostgreSQL included)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+
+from tests.conftest import free_tcp_port
+
+STARTUP_SECONDS = 240
+
+
+def _wait_for_file(path: Path, process: subprocess.Popen[bytes], timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"demo exited early with {process.returncode}")
+        if path.exists():
+            try:
+                return dict(json.loads(path.read_text()))
+            except json.JSONDecodeError:
+                pass  # being written
+        time.sleep(0.5)
+    raise AssertionError(f"{path} did not appear within {timeout} s")
+
+
+def _processes_mentioning(text: str) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(proc.info.get("cmdline") or [])
+        if text in cmdline and proc.pid != os.getpid():
+            found.append(proc)
+    return found
+
+
+@pytest.fixture(scope="module")
+def running_demo(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[dict[str, Any], subprocess.Popen[bytes], Path]]:
+    data_dir = tmp_path_factory.mktemp("demo") / "state"
+    args = [
+        sys.executable,
+        "-m",
+        "studyspot",
+        "demo",
+        "--cloud-port",
+        str(free_tcp_port()),
+        "--kiosk-port",
+        str(free_tcp_port()),
+        "--mqtt-port",
+        str(free_tcp_port()),
+        "--gateway-port",
+        str(free_tcp_port()),
+        "--data-dir",
+        str(data_dir),
+    ]
+    log_path = data_dir.parent / "demo.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            demo = _wait_for_file(data_dir / "demo.json", process, STARTUP_SECONDS)
+            yield demo, process, data_dir
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+                try:
+                    process.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+            print(log_path.read_text(errors="replace")[-5000:])
+
+
+def test_demo_json_has_the_contract_fields(running_demo: tuple[dict[str, Any], Any, Path]) -> None:
+    demo, _, _ = running_demo
+    for field in (
+        "cloud_url",
+        "kiosk_url",
+        "mqtt",
+        "tenant_id",
+        "library_id",
+        "seats",
+        "accounts",
+        "devices",
+        "sample_pass",
+    ):
+        assert field in demo, field
+    assert set(demo["mqtt"]) >= {"host", "port"}
+    assert len(demo["seats"]) == 40
+    assert all(set(seat) >= {"id", "label"} for seat in demo["seats"])
+    assert set(demo["accounts"]) >= {"super_admin", "owner", "staff", "student"}
+    assert all({"email", "password"} <= set(acc) for acc in demo["accounts"].values())
+    assert "pin" in demo["accounts"]["staff"]
+    kinds = {device["kind"] for device in demo["devices"]}
+    assert kinds >= {"door", "scanner", "env", "energy"}
+    for device in demo["devices"]:
+        assert {"id", "kind", "topic_prefix", "username", "password", "topics"} <= set(device)
+
+
+def test_both_health_endpoints_are_green(running_demo: tuple[dict[str, Any], Any, Path]) -> None:
+    demo, _, _ = running_demo
+    assert httpx.get(f"{demo['cloud_url']}/health", timeout=10).status_code == 200
+    assert httpx.get(f"{demo['kiosk_url']}/health", timeout=10).status_code == 200
+
+
+def test_sample_pass_opens_the_demo_door(running_demo: tuple[dict[str, Any], Any, Path]) -> None:
+    """The acceptance path of the edge: a scan published with mosquitto_pub, UNLOCK on the lock topic."""
+    demo, _, _ = running_demo
+    door = next(d for d in demo["devices"] if d["kind"] == "door")
+    mqtt = demo["mqtt"]
+    broker = ["-h", mqtt["host"], "-p", str(mqtt["port"]), "-u", door["username"], "-P", door["password"]]
+    command_topic = door["topics"]["lock_command"]
+    watcher = subprocess.Popen(
+        ["mosquitto_sub", *broker, "-v", "-t", command_topic, "-W", "30"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        time.sleep(1.0)
+        subprocess.run(
+            ["mosquitto_pub", *broker, "-q", "1", "-t", door["topics"]["scan"], "-m", demo["sample_pass"]],
+            check=True, timeout=20,
+        )  # fmt: skip
+        assert watcher.stdout is not None
+        prefix = f"{command_topic} "
+        matching = (line[len(prefix) :].strip() for line in watcher.stdout if line.startswith(prefix))
+        command = next(matching, None)
+        assert command in {"UNLOCK", "OPEN"}, command
+    finally:
+        watcher.kill()
+        watcher.wait()
+
+
+def test_ctrl_c_stops_everything(running_demo: tuple[dict[str, Any], subprocess.Popen[bytes], Path]) -> None:
+    _, process, data_dir = running_demo
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=90) == 0
+    deadline = time.monotonic() + 15
+    while _processes_mentioning(str(data_dir)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _processes_mentioning(str(data_dir)) == []
