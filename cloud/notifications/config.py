@@ -16,7 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-from pydantic import SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cloud.notifications.channels.base import Channel
@@ -37,15 +37,31 @@ class NotificationConfigError(ValueError):
 class NotificationSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NOTIFY_", env_nested_delimiter="__", extra="ignore")
 
-    smtp: SmtpSettings | None = None
-    twilio: TwilioSettings | None = None
-    whatsapp: WhatsAppSettings | None = None
-    fcm_service_account_file: Path | None = None
-    fcm_base_url: str = "https://fcm.googleapis.com"
-    console: bool = True
-    unsubscribe_secret: SecretStr | None = None
-    unsubscribe_base_url: str | None = None
-    rate_limit_storage: str = "async+memory://"
+    smtp: SmtpSettings | None = Field(
+        default=None,
+        description="Email over SMTP: set NOTIFY_SMTP__HOST, __PORT, __SECURITY, __USERNAME, ...",
+    )
+    twilio: TwilioSettings | None = Field(
+        default=None,
+        description="SMS through Twilio: NOTIFY_TWILIO__ACCOUNT_SID, __AUTH_TOKEN, __FROM_NUMBER.",
+    )
+    whatsapp: WhatsAppSettings | None = Field(
+        default=None,
+        description="WhatsApp Cloud API: NOTIFY_WHATSAPP__ACCESS_TOKEN, __PHONE_NUMBER_ID.",
+    )
+    fcm_service_account_file: Path | None = Field(
+        default=None, description="Google service-account JSON key for push through FCM HTTP v1."
+    )
+    fcm_base_url: str = Field(default="https://fcm.googleapis.com", description="FCM API base URL.")
+    console: bool = Field(default=True, description="Also write every message to the console (the demo).")
+    unsubscribe_secret: SecretStr | None = Field(
+        default=None, description="At least 32 bytes; signs the one-click unsubscribe links."
+    )
+    unsubscribe_base_url: str | None = Field(default=None, description="Public URL of the unsubscribe route.")
+    rate_limit_storage: str = Field(
+        default="async+memory://",
+        description="`limits` storage for send rate limits (async+redis://... in production).",
+    )
 
 
 def load_service_account(path: Path) -> ServiceAccount:
