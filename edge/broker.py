@@ -129,6 +129,58 @@ class _SnapshotDict(dict[str, Any]):
         return list(super().items())
 
 
+class ConfinedBroker(Broker):
+    """amqtt's Broker with two of its 0.12.1 leaks closed.
+
+    - On every CONNECT it replays the retained messages of *every* subscription in the broker (the
+      agent's `#` among them) to the new client, skipping the topic ACL: any device could read every
+      other device's state. Here a client only gets retained messages of its own subscriptions, and
+      each one passes the ACL's RECEIVE check.
+    - A client that sends PUBLISH (QoS 0) and DISCONNECT back to back (mosquitto_pub, a scanner
+      waking up) had its message dropped: the per-client loop ends on DISCONNECT and cancels the
+      delivery of what that client had just published. Here it is delivered first.
+    """
+
+    def __init__(self, config: dict[str, Any], authority: CredentialAuthority) -> None:
+        super().__init__(config)
+        self._authority = authority
+
+    async def _publish_retained_messages_for_subscription(
+        self, subscription: tuple[str, int], session: Session
+    ) -> None:
+        topic_filter = subscription[0]
+        subscribers = self._subscriptions.get(topic_filter, [])
+        granted = [qos for subscriber, qos in subscribers if subscriber is session]
+        handler = self._get_handler(session)
+        if not granted or handler is None:
+            return
+        qos = granted[0]
+        sends = [
+            asyncio.ensure_future(
+                handler.mqtt_publish(topic, retained.data, min(qos, retained.qos or qos), retain=True)
+            )
+            for topic, retained in self._retained_messages.items()
+            if self._matches(topic, topic_filter)
+            and self._authority.allows(session.username, topic, Action.RECEIVE)
+        ]
+        if sends:
+            await asyncio.wait(sends)
+
+    async def _handle_disconnect(self, client_session: Session, handler: Any, disconnect_waiter: Any) -> None:
+        # let packets read before DISCONNECT finish their handling, then deliver what they queued
+        for _ in range(DISCONNECT_SETTLE_TICKS):
+            await asyncio.sleep(0)
+        queue = client_session.delivered_message_queue
+        while not queue.empty():
+            delivered: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            delivered.set_result(queue.get_nowait())
+            await self._handle_message_delivery(client_session, handler, delivered)
+        await super()._handle_disconnect(client_session, handler, disconnect_waiter)
+
+
+DISCONNECT_SETTLE_TICKS = 5
+
+
 @dataclass(frozen=True)
 class BrokerListen:
     host: str
@@ -176,7 +228,7 @@ class EmbeddedBroker:
         return int(server.sockets[0].getsockname()[1])
 
     async def start(self) -> None:
-        self._broker = Broker(self._config())
+        self._broker = ConfinedBroker(self._config(), self.authority)
         self._broker._subscriptions = _SnapshotDict()
         self._broker._retained_messages = _SnapshotDict()
         await self._broker.start()
@@ -190,6 +242,7 @@ class EmbeddedBroker:
 
 __all__ = [
     "BrokerListen",
+    "ConfinedBroker",
     "CredentialAuthority",
     "DeviceAuthPlugin",
     "DeviceTopicPlugin",

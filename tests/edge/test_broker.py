@@ -173,3 +173,56 @@ async def test_tls_listener_admits_devices_over_tls_only_with_credentials(tmp_pa
     finally:
         await embedded.stop()
         store.close()
+
+
+async def test_a_connecting_device_gets_no_retained_message_but_its_own_commands(broker) -> None:
+    """amqtt replays retained messages of every subscription in the broker (the agent's `#`) to each
+    new client; ours must not leak other devices' state to a device."""
+    embedded, devices = broker
+    port = embedded.bound_port()
+    door_a, door_b = devices["door-a"], devices["door-b"]
+    async with (
+        client(port, AGENT, AGENT_PASSWORD, "agent") as agent,
+        client(port, door_b.record.username, door_b.password, "door-b") as other,
+    ):
+        await agent.subscribe("#", qos=1)
+        await other.publish("lib/door-b/lock/door_lock/state", "LOCKED", qos=1, retain=True)
+        await agent.publish("lib/door-a/lock/door_lock/command", "LOCK", qos=1, retain=True)
+        await _collect(agent.messages, 2)
+        async with client(port, door_a.record.username, door_a.password, "door-a") as device:
+            await device.subscribe("lib/door-a/lock/door_lock/command", qos=1)
+            await agent.publish("lib/door-a/lock/door_lock/command", "UNLOCK", qos=1)
+            seen = [(str(m.topic), m.payload) for m in await _collect_messages(device.messages, 2)]
+    assert seen == [
+        ("lib/door-a/lock/door_lock/command", b"LOCK"),
+        ("lib/door-a/lock/door_lock/command", b"UNLOCK"),
+    ]
+
+
+async def test_publish_then_disconnect_at_qos0_is_delivered(broker) -> None:
+    """mosquitto_pub (and a scanner waking up) sends PUBLISH and DISCONNECT back to back at QoS 0."""
+    embedded, devices = broker
+    door = devices["door-a"]
+    port = embedded.bound_port()
+    sends = 20
+    async with client(port, AGENT, AGENT_PASSWORD, "agent") as agent:
+        await agent.subscribe("lib/door-a/#", qos=0)
+        for index in range(sends):
+            process = await asyncio.create_subprocess_exec(
+                "mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-u", door.record.username,
+                "-P", door.password, "-q", "0", "-t", "lib/door-a/text_sensor/qr_scan/state",
+                "-m", f"scan-{index}",
+            )  # fmt: skip
+            assert await process.wait() == 0
+        received = [m.payload for m in await _collect_messages(agent.messages, sends)]
+    assert sorted(received) == sorted(f"scan-{index}".encode() for index in range(sends))
+
+
+async def _collect_messages(messages: AsyncIterator[aiomqtt.Message], count: int) -> list[aiomqtt.Message]:
+    collected: list[aiomqtt.Message] = []
+    async with asyncio.timeout(10):
+        async for message in messages:
+            collected.append(message)
+            if len(collected) == count:
+                break
+    return collected
