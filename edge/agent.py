@@ -29,12 +29,17 @@ from edge.gpio import GpioDoor
 from edge.mqtt import IncomingMessage, MqttLink
 from edge.rules import RulesEngine
 from edge.store import Store, utcnow
+from edge.sync import SyncClient, SyncSettings
+from edge.sync_store import SyncStore
 from shared.passes import public_key_from_text
+from shared.sync import RemoteCommand
 from shared.topics import EVENT_ROOT, Component, DeviceKind
 
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = 5.0
+# events that should reach the cloud now rather than at the next sync interval
+URGENT_EVENT_KINDS = frozenset({"checkin", "checkout", "alert", "sale"})
 TELEMETRY_HORIZON = timedelta(days=7)
 
 
@@ -62,6 +67,8 @@ class Agent:
         self.rules: RulesEngine | None = None
         self.events: EventBus | None = None
         self.gpio_door: GpioDoor | None = None
+        self.desk: CheckinDesk | None = None
+        self.sync: SyncClient | None = None
         self.rejected_messages = 0
         self.mqtt_host = "127.0.0.1"
         self.mqtt_port = config.broker.port
@@ -78,7 +85,7 @@ class Agent:
         username, password = await self._start_broker(store)
         self.directory = DeviceDirectory(store)
         self.events = EventBus(store=store, library_id=config.library_id, publish=self._publish)
-        desk = CheckinDesk(
+        desk = self.desk = CheckinDesk(
             store,
             public_keys={key_id: public_key_from_text(text) for key_id, text in config.pass_keys.items()},
             library=config.library_short_id,
@@ -119,9 +126,13 @@ class Agent:
         self._tasks.append(asyncio.create_task(self._ticker(), name="rules-ticker"))
         if config.kiosk.enabled:
             await self._start_kiosk()
+        await self._start_sync(store)
         log.info("agent started for library %s", config.library_id)
 
     async def stop(self) -> None:
+        if self.sync is not None:
+            await self.sync.stop()
+            self.sync = None
         if self._kiosk is not None:
             self._kiosk.should_exit = True
         for task in self._tasks:
@@ -249,6 +260,57 @@ class Agent:
             await asyncio.sleep(0.01)
         self.kiosk_port = int(server.servers[0].sockets[0].getsockname()[1])
 
+    async def _start_sync(self, store: Store) -> None:
+        """Start the cloud link if this agent is enrolled (`studyspot edge enroll`)."""
+        sync_store = SyncStore(store)
+        self._load_synced_pass_keys(sync_store)
+        if not self.config.sync.enabled or not sync_store.is_enrolled():
+            log.info("sync off: %s", "disabled in config" if sync_store.is_enrolled() else "not enrolled")
+            return
+        enrolled_library = store.get_setting("library_id")
+        if enrolled_library and enrolled_library != self.config.library_id:
+            log.error(
+                "sync off: enrolled for library %s but configured for %s",
+                enrolled_library,
+                self.config.library_id,
+            )
+            return
+        settings = self.config.sync
+        self.sync = SyncClient(
+            store,
+            SyncSettings(
+                interval_seconds=settings.interval_seconds,
+                ca_file=str(settings.ca_file) if settings.ca_file else None,
+            ),
+            on_command=self._remote_command,
+            on_pulled=lambda: self._load_synced_pass_keys(sync_store),
+        )
+        await self.sync.start()
+
+    def _load_synced_pass_keys(self, sync_store: SyncStore) -> None:
+        """Pass keys pulled from the cloud join the ones pinned in the config (rotation without restart)."""
+        if self.desk is None:
+            return
+        for key_id, text in sync_store.pass_keys().items():
+            try:
+                self.desk.public_keys[key_id] = public_key_from_text(text)
+            except ValueError:
+                log.warning("ignoring malformed pass key %s from the cloud", key_id)
+
+    async def _remote_command(self, command: RemoteCommand) -> dict[str, Any]:
+        """Commands the owner queued in the cloud, delivered by pull (rotate_key is the sync client's)."""
+        if command.kind == "unlock_door":
+            door_id = str(command.args.get("door_id", ""))
+            if self.doors is None or door_id not in self.doors.runtime:
+                return {"ok": False, "detail": f"unknown door {door_id!r}"}
+            await self.doors.open(door_id)
+            return {"ok": True, "detail": f"door {door_id} opened"}
+        if command.kind == "reload_config":
+            if self.store is not None:
+                self._load_synced_pass_keys(SyncStore(self.store))
+            return {"ok": True, "detail": "pass keys reloaded; other settings apply on restart"}
+        return {"ok": False, "detail": f"unsupported command {command.kind}"}
+
     async def _ticker(self) -> None:
         assert self.rules is not None and self.store is not None
         ticks = 0
@@ -266,6 +328,8 @@ class Agent:
         if self.link is None:
             raise RuntimeError("agent not started")
         await self.link.publish(topic, payload, qos=1, retain=False)
+        if self.sync is not None and topic.rsplit("/", 1)[-1] in URGENT_EVENT_KINDS:
+            self.sync.sync_now()
 
     # -- incoming device messages ----------------------------------------------------------------
     async def handle_message(self, message: IncomingMessage) -> None:
@@ -335,11 +399,19 @@ class Agent:
             },
             "store": {"ok": store_ok, "schema_version": store.schema_version if store else None},
             "devices": store.device_status() if store else [],
-            "sync": {
-                "last_success": store.get_setting("sync_last_success") if store else None,
-                "queued_events": store.outbox_depth() if store else None,
-            },
+            "sync": self._sync_health(),
             "rejected_messages": self.rejected_messages,
+        }
+
+    def _sync_health(self) -> dict[str, Any]:
+        if self.sync is not None:
+            return self.sync.health()
+        store = self.store
+        return {
+            "enrolled": bool(store and SyncStore(store).is_enrolled()),
+            "running": False,
+            "last_success": store.get_setting("sync_last_success") if store else None,
+            "queued_events": store.outbox_depth() if store else None,
         }
 
     def status(self) -> dict[str, Any]:

@@ -48,6 +48,37 @@ def run(config: Path = CONFIG_OPTION) -> None:
     asyncio.run(Agent(settings).run_forever())
 
 
+@app.command()
+def enroll(
+    config: Path = CONFIG_OPTION,
+    cloud: str = typer.Option(..., "--cloud", help="Cloud base URL, e.g. https://api.studyspot.example"),
+    token: str = typer.Option(..., "--token", help="One-time enrolment token from the owner's dashboard."),
+    ca_file: Path | None = typer.Option(None, "--ca-file", help="Pin the cloud's CA certificate."),
+) -> None:
+    """Enrol this agent with the cloud: make its signing key, register it, store ids and pass keys."""
+    from edge.enroll import EnrollmentFailed
+    from edge.enroll import enroll as enroll_with_cloud
+    from edge.store import Store
+
+    settings = _load(config)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(settings.store_path)
+    try:
+        enrolled = enroll_with_cloud(cloud, token, store, ca_file=str(ca_file) if ca_file else None)
+    except EnrollmentFailed as exc:
+        typer.echo(f"enrolment failed: {exc}", err=True)
+        raise typer.Exit(code=1) from None
+    finally:
+        store.close()
+    if str(enrolled.library_id) != settings.library_id:
+        typer.echo(
+            f"warning: enrolled for library {enrolled.library_id}, but the config says "
+            f"{settings.library_id}; sync stays off until they match",
+            err=True,
+        )
+    typer.echo(f"enrolled device {enrolled.device_id} for library {enrolled.library_id}")
+
+
 @app.command("check-config")
 def check_config(config: Path = CONFIG_OPTION) -> None:
     """Validate a config file and exit."""

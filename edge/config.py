@@ -82,6 +82,21 @@ class GpioSettings(_Section):
     contact_pin: int = 23
 
 
+class SyncSettingsSection(_Section):
+    """The link to the cloud (used once the agent is enrolled with `studyspot edge enroll`)."""
+
+    enabled: bool = True
+    interval_seconds: float = Field(default=30, ge=1, le=3600)
+    ca_file: Path | None = None
+
+    @field_validator("ca_file")
+    @classmethod
+    def _ca_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"CA file not found: {value}")
+        return value
+
+
 class RulesSettings(_Section):
     timezone: str = "UTC"
     open_at: time | None = None
@@ -118,6 +133,7 @@ class EdgeConfig(_Section):
     checkin: CheckinSettings = Field(default_factory=CheckinSettings)
     gpio: GpioSettings = Field(default_factory=GpioSettings)
     rules: RulesSettings = Field(default_factory=RulesSettings)
+    sync: SyncSettingsSection = Field(default_factory=SyncSettingsSection)
     devices: list[DeviceSettings] = Field(default_factory=list)
 
     @field_validator("mqtt_url")

@@ -165,16 +165,56 @@ async def _edge(
     config_path = edge_dir / "edge.toml"
     config_path.write_text(_edge_config_toml(host, ports, edge_dir, cloud))
     config = load_config(config_path)
+    device_id = await asyncio.to_thread(
+        _enroll_edge, f"http://{_public_host(host)}:{ports.cloud}", config, cloud
+    )
     devices = await asyncio.to_thread(prepare_demo_devices, config.store_path)
     agent = Agent(config)
     await agent.start()
     simulator = DeviceSimulator(_public_host(host), ports.mqtt, devices)
     try:
         await simulator.start()
-        yield {"config_path": str(config_path), "devices": [d.demo_entry() for d in devices]}
+        yield {
+            "config_path": str(config_path),
+            "edge_device_id": device_id,
+            "devices": [d.demo_entry() for d in devices],
+        }
     finally:
         await simulator.stop()
         await agent.stop()
+
+
+def _enroll_edge(cloud_url: str, config: Any, cloud: dict[str, Any]) -> str:
+    """Enrol the demo's agent the way an owner would: a one-time token from the fleet API, then
+    `studyspot edge enroll`'s code path. A restarted demo keeps its enrolment."""
+    import httpx
+
+    from edge.enroll import enroll
+    from edge.store import Store
+    from edge.sync_store import SyncStore
+
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(config.store_path)
+    try:
+        sync_store = SyncStore(store)
+        if sync_store.is_enrolled():
+            return str(sync_store.identity().device_id)
+        owner = cloud["accounts"]["owner"]
+        with httpx.Client(base_url=cloud_url, timeout=30) as client:
+            login = client.post(
+                "/api/v1/auth/login", json={"email": owner["email"], "password": owner["password"]}
+            )
+            login.raise_for_status()
+            headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+            created = client.post(
+                "/api/v1/fleet/devices",
+                json={"library_id": cloud["library_id"], "name": "Front desk Raspberry Pi"},
+                headers=headers,
+            )
+            created.raise_for_status()
+        return str(enroll(cloud_url, created.json()["enrollment_token"], store).device_id)
+    finally:
+        store.close()
 
 
 def _edge_config_toml(host: str, ports: DemoPorts, edge_dir: Path, cloud: dict[str, Any]) -> str:
@@ -194,8 +234,13 @@ port = {ports.mqtt}
 host = "{host}"
 port = {ports.kiosk}
 
+[sync]
+interval_seconds = 10
+
 [rules]
 timezone = "{cloud.get("library_timezone", "Asia/Kolkata")}"
+comfort_relays = ["hall-ac", "hall-lights"]
+ventilation_relay = "hall-vent"
 """
 
 
@@ -208,6 +253,7 @@ def _demo_document(
         "kiosk_url": f"http://{public_host}:{ports.kiosk}",
         "mqtt": {"host": public_host, "port": ports.mqtt},
         "edge_config": edge["config_path"],
+        "edge_device_id": edge["edge_device_id"],
         "devices": edge["devices"],
     }
     document.update({k: v for k, v in cloud.items() if k not in {"pass_keys"}})

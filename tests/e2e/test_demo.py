@@ -139,6 +139,38 @@ def test_sample_pass_opens_the_demo_door(running_demo: tuple[dict[str, Any], Any
     finally:
         watcher.kill()
         watcher.wait()
+    _assert_check_in_reached_the_cloud(demo)
+
+
+def _login(cloud_url: str, account: dict[str, str]) -> dict[str, str]:
+    answer = httpx.post(
+        f"{cloud_url}/api/v1/auth/login", json={"email": account["email"], "password": account["password"]}
+    )
+    answer.raise_for_status()
+    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+
+def _assert_check_in_reached_the_cloud(demo: dict[str, Any]) -> None:
+    """The edge pushes a check-in at once; the cloud marks the booking checked in (sync issue)."""
+    student = _login(demo["cloud_url"], demo["accounts"]["student"])
+    url = f"{demo['cloud_url']}/api/v1/bookings/{demo['sample_booking_id']}"
+    deadline = time.monotonic() + 30
+    status = None
+    while time.monotonic() < deadline:
+        status = httpx.get(url, headers=student).json()["status"]
+        if status == "checked_in":
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"booking still {status} in the cloud")
+
+
+def test_fleet_view_shows_the_demo_edge_online(running_demo: tuple[dict[str, Any], Any, Path]) -> None:
+    demo, _, _ = running_demo
+    owner = _login(demo["cloud_url"], demo["accounts"]["owner"])
+    devices = httpx.get(f"{demo['cloud_url']}/api/v1/fleet/devices", headers=owner).json()
+    edge = next(device for device in devices if device["id"] == demo["edge_device_id"])
+    assert edge["online"] is True
+    assert "queue_depth" in edge
 
 
 def test_ctrl_c_stops_everything(running_demo: tuple[dict[str, Any], subprocess.Popen[bytes], Path]) -> None:
