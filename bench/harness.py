@@ -99,6 +99,7 @@ def discover(selected: list[str]) -> list[str]:
 
 def main(argv: list[str]) -> int:
     machine = machine_description()
+    load_before = os.getloadavg()[0]
     date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     rows: list[tuple[str, BenchResult]] = []
     failures: list[str] = []
@@ -121,7 +122,9 @@ def main(argv: list[str]) -> int:
         "rates are derived from per-operation times. Re-run on the same machine to compare.",
         "",
         f"Machine: {machine}  ",
-        f"Date: {date}",
+        f"Date: {date}  ",
+        f"Load average (1 min) when the run started: {load_before:.2f} — other work on the machine "
+        "inflates latencies and deflates rates; compare runs made at a similar load.",
         "",
         table,
         "",
