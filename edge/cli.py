@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -86,6 +89,11 @@ def check_config(config: Path = CONFIG_OPTION) -> None:
     typer.echo(f"ok: library {settings.library_id}, {len(settings.devices)} device(s)")
 
 
+SECRETS_OPTION = typer.Option(
+    None, "--secrets", help="ESPHome secrets.yaml to write the device's MQTT credentials into"
+)
+
+
 @device_app.command("add")
 def device_add(
     device_id: str,
@@ -93,26 +101,89 @@ def device_add(
     prefix: str | None = typer.Option(None, help="ESPHome topic_prefix (default: the id)"),
     door: str | None = typer.Option(None, help="for a scanner: the door it opens"),
     direction: str = typer.Option("in", help="for a scanner: in or out"),
+    secrets: Path | None = SECRETS_OPTION,
     config: Path = CONFIG_OPTION,
 ) -> None:
-    """Register a device with fresh MQTT credentials (printed once)."""
+    """Register a device with fresh MQTT credentials (shown once, or written to --secrets)."""
     from edge.devices import enroll_device
+
+    with _store(config) as store:
+        if store.device(device_id) is not None:
+            typer.echo(
+                f"error: device {device_id!r} exists; use `device rotate` for new credentials", err=True
+            )
+            raise typer.Exit(code=2)
+        try:
+            enrolled = enroll_device(
+                store, device_id=device_id, kind=kind, topic_prefix=prefix, door_id=door, direction=direction
+            )
+        except ValueError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(code=2) from None
+    _hand_out_credentials(enrolled, secrets)
+
+
+@device_app.command("rotate")
+def device_rotate(
+    device_id: str, secrets: Path | None = SECRETS_OPTION, config: Path = CONFIG_OPTION
+) -> None:
+    """New MQTT credentials for a device; the old password is refused from now on."""
+    from edge.provisioning import ProvisioningError, rotate_device
+
+    with _store(config) as store:
+        try:
+            enrolled = rotate_device(store, device_id)
+        except ProvisioningError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(code=2) from None
+    _hand_out_credentials(enrolled, secrets)
+
+
+@device_app.command("remove")
+def device_remove(device_id: str, config: Path = CONFIG_OPTION) -> None:
+    """Forget a device: its credentials stop working; its history stays."""
+    from edge.provisioning import ProvisioningError, remove_device
+
+    with _store(config) as store:
+        try:
+            remove_device(store, device_id)
+        except ProvisioningError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(code=2) from None
+    typer.echo(f"removed {device_id}")
+
+
+@device_app.command("list")
+def device_list(config: Path = CONFIG_OPTION) -> None:
+    """The device registry: id, kind, topic prefix, MQTT user, online, last seen."""
+    with _store(config) as store:
+        rows = store.device_status()
+    for row in rows:
+        typer.echo(json.dumps(row, default=str))
+
+
+def _hand_out_credentials(enrolled: Any, secrets: Path | None) -> None:
+    from edge.provisioning import secrets_fragment, write_secrets
+
+    fragment = secrets_fragment(enrolled)
+    if secrets is not None:
+        write_secrets(secrets, fragment)
+        typer.echo(f"{enrolled.record.id}: credentials written to {secrets} as {', '.join(fragment)}")
+    else:
+        typer.echo("\n".join(f"{key}: {json.dumps(value)}" for key, value in fragment.items()))
+
+
+@contextlib.contextmanager
+def _store(config_path: Path) -> Iterator[Any]:
     from edge.store import Store
 
-    settings = _load(config)
+    settings = _load(config_path)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = Store(settings.store_path)
     try:
-        enrolled = enroll_device(
-            store, device_id=device_id, kind=kind, topic_prefix=prefix, door_id=door, direction=direction
-        )
-    except ValueError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from None
+        yield store
     finally:
         store.close()
-    typer.echo(
-        json.dumps({"id": device_id, "username": enrolled.record.username, "password": enrolled.password})
-    )
 
 
 @device_app.command("mosquitto-files")

@@ -274,6 +274,13 @@ class Store:
         else:
             self.db.table("devices").update(device_id, row)
 
+    def remove_device(self, device_id: str) -> bool:
+        """Forget a device and its credentials (its past check-ins and telemetry stay)."""
+        with self.transaction():
+            removed = self.db.execute("DELETE FROM devices WHERE id = ?", [device_id]).rowcount
+            self.db.execute("DELETE FROM device_state WHERE device_id = ?", [device_id])
+        return bool(removed)
+
     def device(self, device_id: str) -> DeviceRecord | None:
         rows = list(self.db.query("SELECT * FROM devices WHERE id = ?", [device_id]))
         return _device(rows[0]) if rows else None
