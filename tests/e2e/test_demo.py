@@ -173,6 +173,22 @@ def test_fleet_view_shows_the_demo_edge_online(running_demo: tuple[dict[str, Any
     assert "queue_depth" in edge
 
 
+def test_staff_pin_from_the_cloud_opens_the_kiosk(running_demo: tuple[dict[str, Any], Any, Path]) -> None:
+    """Staff PINs are hashed in the cloud and reach the kiosk by sync; the demo PIN logs in."""
+    demo, _, _ = running_demo
+    pin = demo["accounts"]["staff"]["pin"]
+    deadline = time.monotonic() + 30
+    with httpx.Client(base_url=demo["kiosk_url"]) as kiosk:
+        while True:
+            answer = kiosk.post("/login", data={"pin": pin}, follow_redirects=False)
+            if answer.status_code == 303 or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        assert answer.status_code == 303, answer.text[:300]
+        assert kiosk.get("/api/status").status_code == 200
+
+
+# Last: it stops the demo that the tests above share.
 def test_ctrl_c_stops_everything(running_demo: tuple[dict[str, Any], subprocess.Popen[bytes], Path]) -> None:
     _, process, data_dir = running_demo
     process.send_signal(signal.SIGINT)
