@@ -83,7 +83,7 @@ class RedisLiveHub:
         try:
             raw = await client.get(f"live:seq:{library_id}")
         finally:
-            await client.aclose()  # type: ignore[attr-defined]  # stubs lag redis 5+
+            await client.aclose()
         return int(raw) if raw else 0
 
     @asynccontextmanager
@@ -103,8 +103,8 @@ class RedisLiveHub:
             yield queue
         finally:
             task.cancel()
-            await pubsub.aclose()  # type: ignore[attr-defined]
-            await client.aclose()  # type: ignore[attr-defined]  # stubs lag redis 5+
+            await pubsub.aclose()
+            await client.aclose()
 
 
 _CREATE_LOCK = threading.Lock()
