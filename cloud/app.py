@@ -37,6 +37,8 @@ from cloud.middleware import (
     RequestMetrics,
     SecurityHeadersMiddleware,
 )
+from cloud.notifications.router import router as notifications_router
+from cloud.payments.router import router as payments_router
 from cloud.ratelimit import RateLimitMiddleware, RateLimits
 from cloud.search.router import router as search_router
 from cloud.tenancy.router import router as tenancy_router
@@ -78,6 +80,8 @@ def create_app(settings: CloudSettings) -> FastAPI:
     app.include_router(booking_router)
     app.include_router(search_router)
     app.include_router(fleet_router)
+    app.include_router(notifications_router)
+    app.include_router(payments_router)
     _install_middleware(app, settings)
     return app
 

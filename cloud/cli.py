@@ -1,4 +1,4 @@
-"""`studyspot cloud ...`: serve, migrate, audit-verify, rotate-jwt-key, seed-demo."""
+"""`studyspot cloud ...`: serve, worker, migrate, audit-verify, rotate-jwt-key, seed-demo."""
 
 from __future__ import annotations
 
@@ -29,6 +29,26 @@ def serve(
 
             typer.echo(json.dumps(run_seed(settings), indent=2))
         uvicorn.run(create_app(settings), host=host, port=port)
+    finally:
+        if pg is not None:
+            pg.stop()
+
+
+@app.command()
+def worker(
+    once: bool = typer.Option(False, "--once", help="Deliver what is due now, then exit."),
+    batch_size: int = typer.Option(20, min=1, max=500, help="Rows claimed per transaction."),
+) -> None:
+    """Deliver queued notifications and run the booking jobs each minute; stops on SIGINT/SIGTERM."""
+    import asyncio
+
+    from cloud.bootstrap import ensure_database
+    from cloud.config import CloudSettings
+    from cloud.notifications.worker import serve as serve_worker
+
+    settings, pg = ensure_database(CloudSettings())
+    try:
+        asyncio.run(serve_worker(settings, once=once, batch_size=batch_size))
     finally:
         if pg is not None:
             pg.stop()

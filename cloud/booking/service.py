@@ -25,6 +25,8 @@ from cloud.booking.schemas import Alternative, BookingCreate, BookingModify, Boo
 from cloud.catalog.models import LibraryRecord, Plan, SeatRecord, Zone
 from cloud.db import platform_scope, tenant_scope
 from cloud.errors import ApiError
+from cloud.notifications import outbox
+from cloud.notifications.kinds import EventKind
 from cloud.tenancy.passkeys import current_pass_key
 from shared.passes import PassClaims, PassScope, issue_pass, key_id_for, new_pass_id, short_id
 
@@ -279,6 +281,8 @@ def create_booking(session: Session, actor: Actor, body: BookingCreate, now: dt.
     for seat in candidates[:MAX_SEAT_ATTEMPTS]:
         booking = _new_booking(library, seat, plan, slot, holder, actor, now)
         if insert_booking(session, booking):
+            if booking.status == BookingStatus.CONFIRMED:
+                outbox.enqueue_booking_event(session, booking, EventKind.BOOKING_CONFIRMED, now)
             session.commit()
             return booking
     raise _conflict(session, library, candidates[0] if candidates else None, slot, body.zone_id)
@@ -555,6 +559,7 @@ def cancel_booking(
     booking.status = BookingStatus.CANCELLED.value
     booking.cancelled_at = now
     booking.cancel_reason = reason or ("cancelled_by_staff" if staff else "cancelled_by_student")
+    outbox.enqueue_booking_event(session, booking, EventKind.BOOKING_CANCELLED, now)
     session.commit()
     return booking
 
@@ -575,6 +580,7 @@ def confirm_booking(session: Session, booking_id: uuid.UUID, now: dt.datetime) -
         raise _error(409, "hold_expired", "the hold on this seat expired before payment")
     booking.status = BookingStatus.CONFIRMED.value
     booking.hold_expires_at = None
+    outbox.enqueue_booking_event(session, booking, EventKind.BOOKING_CONFIRMED, now)
     session.commit()
     return booking
 
