@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
@@ -67,7 +69,7 @@ def create_app(settings: CloudSettings) -> FastAPI:
     app.state.rate_limits = RateLimits(settings)  # holds the storage: `limits` keeps weak refs only
     app.state.tokens = TokenService(settings, session_factory, app.state.master_key)
     app.state.metrics = RequestMetrics(CollectorRegistry())
-    app.state.otp_sender = ConsoleOtpSender()  # replace with the notifications outbox sender
+    app.state.otp_sender = otp_sender(session_factory)
     app.state.document_store = EncryptedFileStore(settings.data_dir / "kyc", app.state.master_key)
 
     install_error_handlers(app)
@@ -84,6 +86,17 @@ def create_app(settings: CloudSettings) -> FastAPI:
     app.include_router(payments_router)
     _install_middleware(app, settings)
     return app
+
+
+def otp_sender(session_factory: sessionmaker[Session]) -> Any:
+    """Login codes go out as SMS through the notifications outbox when an SMS channel is set up;
+    without one (the demo) they are written to the console."""
+    from cloud.notifications.config import NotificationSettings
+    from cloud.notifications.outbox import OutboxOtpSender
+
+    if NotificationSettings().twilio is not None:
+        return OutboxOtpSender(session_factory)
+    return ConsoleOtpSender()
 
 
 def _install_middleware(app: FastAPI, settings: CloudSettings) -> None:

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -18,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("studyspot.demo")
+
+OWNER_TOKEN_KEY = "_owner_token"  # noqa: S105 - a dict key; keys starting with "_" stay out of demo.json
+DEMO_GSTIN = "29AAGCB7383J1Z4"  # a well-formed Karnataka GSTIN for the demo's invoices
 
 
 @dataclass(frozen=True)
@@ -103,13 +107,81 @@ async def _cloud(host: str, ports: DemoPorts, data_dir: Path) -> AsyncIterator[d
             f"http://{public_host}:{ports.cloud}/api/v1/payments/webhooks",
         )
         seeded["payments"] = gateways.demo_json()
-        async with _serve(create_app(settings), host, ports.cloud, "cloud-api"):
+        # the cloud reads its gateway and invoice settings from the environment: point it at the fakes
+        os.environ.update(gateways.environment())
+        os.environ.setdefault("INVOICE_SUPPLIER_GSTIN", DEMO_GSTIN)
+        os.environ.setdefault("INVOICE_SUPPLIER_NAME", "Demo Study Library Pvt Ltd")
+        app = create_app(settings)
+        async with _serve(app, host, ports.cloud, "cloud-api"), _outbox_worker(app):
+            cloud_url = f"http://{public_host}:{ports.cloud}"
+            seeded[OWNER_TOKEN_KEY] = await asyncio.to_thread(_owner_token, cloud_url, seeded)
+            seeded["plans"] = await asyncio.to_thread(_seed_plans, cloud_url, seeded)
             yield seeded
     finally:
         if gateways is not None:
             await asyncio.to_thread(gateways.stop)
         if pg is not None:
             await asyncio.to_thread(pg.stop)
+
+
+@contextlib.asynccontextmanager
+async def _outbox_worker(app: Any) -> AsyncIterator[None]:
+    """The notifications worker (and the booking jobs) in-process; messages go to the console."""
+    from cloud.booking.jobs import run_booking_jobs
+    from cloud.notifications.config import NotificationSettings, build_channels
+    from cloud.notifications.worker import OutboxWorker, run_worker
+
+    channels = build_channels(NotificationSettings())
+    stop = asyncio.Event()
+    worker = OutboxWorker(app.state.session_factory, channels)
+    task = asyncio.create_task(
+        run_worker(worker, stop, jobs=lambda: run_booking_jobs(app.state)), name="outbox-worker"
+    )
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.gather(task, return_exceptions=True)
+        for channel in channels.values():
+            await channel.aclose()
+
+
+DEMO_PLANS: tuple[dict[str, Any], ...] = (
+    {"name": "Hourly", "kind": "hourly", "price_minor": 4_000, "currency": "INR"},
+    {"name": "Day pass", "kind": "day_pass", "price_minor": 25_000, "currency": "INR"},
+    {"name": "Morning shift (monthly)", "kind": "monthly", "price_minor": 180_000, "currency": "INR",
+     "shift_start": "06:00", "shift_end": "14:00"},
+    {"name": "Evening shift (monthly)", "kind": "monthly", "price_minor": 180_000, "currency": "INR",
+     "shift_start": "14:00", "shift_end": "22:00"},
+)  # fmt: skip
+
+
+def _owner_token(cloud_url: str, seeded: dict[str, Any]) -> str:
+    """One login for the demo's own set-up calls (logins are rate limited per address)."""
+    import httpx
+
+    owner = seeded["accounts"]["owner"]
+    credentials = {"email": owner["email"], "password": owner["password"]}
+    login = httpx.post(f"{cloud_url}/api/v1/auth/login", json=credentials, timeout=30)
+    login.raise_for_status()
+    return str(login.json()["access_token"])
+
+
+def _seed_plans(cloud_url: str, seeded: dict[str, Any]) -> list[dict[str, Any]]:
+    """The demo library's price list, created by its owner through the API (once)."""
+    import httpx
+
+    plans_path = f"/api/v1/libraries/{seeded['library_id']}/plans"
+    headers = {"Authorization": f"Bearer {seeded[OWNER_TOKEN_KEY]}"}
+    with httpx.Client(base_url=cloud_url, timeout=30, headers=headers) as client:
+        existing = client.get(plans_path)
+        existing.raise_for_status()
+        if not existing.json():
+            for plan in DEMO_PLANS:
+                client.post(plans_path, json=plan).raise_for_status()
+            existing = client.get(plans_path)
+        fields = ("id", "name", "kind", "price_minor", "currency")
+        return [{key: plan[key] for key in fields} for plan in existing.json()]
 
 
 def _sample_booking(settings: Any, seeded: dict[str, Any]) -> dict[str, str]:
@@ -199,13 +271,8 @@ def _enroll_edge(cloud_url: str, config: Any, cloud: dict[str, Any]) -> str:
         sync_store = SyncStore(store)
         if sync_store.is_enrolled():
             return str(sync_store.identity().device_id)
-        owner = cloud["accounts"]["owner"]
+        headers = {"Authorization": f"Bearer {cloud[OWNER_TOKEN_KEY]}"}
         with httpx.Client(base_url=cloud_url, timeout=30) as client:
-            login = client.post(
-                "/api/v1/auth/login", json={"email": owner["email"], "password": owner["password"]}
-            )
-            login.raise_for_status()
-            headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
             created = client.post(
                 "/api/v1/fleet/devices",
                 json={"library_id": cloud["library_id"], "name": "Front desk Raspberry Pi"},
@@ -256,7 +323,7 @@ def _demo_document(
         "edge_device_id": edge["edge_device_id"],
         "devices": edge["devices"],
     }
-    document.update({k: v for k, v in cloud.items() if k not in {"pass_keys"}})
+    document.update({k: v for k, v in cloud.items() if k not in {"pass_keys"} and not k.startswith("_")})
     document["pass_keys"] = cloud["pass_keys"]
     return document
 

@@ -10,10 +10,12 @@ def _settings_classes() -> list[tuple[str, type[BaseSettings]]]:
     from cloud.config import CloudSettings
     from cloud.notifications.config import NotificationSettings
     from cloud.payments.config import PaymentSettings
+    from cloud.payments.invoicing import InvoiceSettings
 
     return [
         ("service", CloudSettings),
         ("payments", PaymentSettings),
+        ("invoices", InvoiceSettings),
         ("notifications", NotificationSettings),
     ]
 
