@@ -657,7 +657,9 @@ def sign_pass(session: Session, booking: Booking, master_key: bytes, now: dt.dat
         holder=short_id(booking.user_id),
         valid_from=_whole_second(booking.start - dt.timedelta(minutes=library.checkin_open_minutes)),
         valid_until=_whole_second(booking.end),
-        issued_at=_whole_second(now),
+        # the booking's own time, not the request's: the same booking and key always give the same
+        # text, so a screenshot of the QR and the PNG stay identical to what the app shows
+        issued_at=_whole_second(booking.created_at or now),
         key_id=kid,
     )
     session.flush()
