@@ -16,7 +16,6 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.middleware.cors import CORSMiddleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from cloud import crypto
 from cloud.audit.router import router as audit_router
@@ -38,6 +37,7 @@ from cloud.middleware import (
     MetricsMiddleware,
     RequestMetrics,
     SecurityHeadersMiddleware,
+    TrustedHostMiddleware,
 )
 from cloud.notifications.router import router as notifications_router
 from cloud.payments.router import router as payments_router

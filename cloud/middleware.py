@@ -7,6 +7,8 @@ import time
 from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.datastructures import Headers
+from starlette.middleware.trustedhost import parse_host_header
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
@@ -170,3 +172,28 @@ class MetricsMiddleware:
             method = str(scope.get("method", ""))
             self.metrics.requests.labels(method, template, str(status)).inc()
             self.metrics.latency.labels(method, template).observe(time.perf_counter() - start)
+
+
+class TrustedHostMiddleware:
+    """Starlette's Host-header allowlist, answering a refusal in the API's error envelope."""
+
+    def __init__(self, app: ASGIApp, allowed_hosts: Sequence[str]) -> None:
+        self.app = app
+        self.allowed_hosts = [host.lower() for host in allowed_hosts]
+
+    def _allowed(self, host: str) -> bool:
+        return any(
+            host == pattern or (pattern.startswith("*") and host.endswith(pattern[1:]))
+            for pattern in self.allowed_hosts
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            parsed = parse_host_header(Headers(scope=scope).get("host"))
+            if parsed is None or not self._allowed(parsed.host.lower()):
+                from cloud.errors import error_response
+
+                refusal = error_response(400, "invalid_host", "this host name is not served here")
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

@@ -190,7 +190,9 @@ async def test_untrusted_host_is_refused(cloud_settings: CloudSettings) -> None:
     settings = cloud_settings.model_copy(update={"trusted_hosts": ["api.studyspot.example"]})
     app, client = await _client_for(settings)
     try:
-        assert (await client.get("/health")).status_code == 400
+        refused = await client.get("/health")
+        assert refused.status_code == 400 and refused.json()["error"]["code"] == "invalid_host"
+        assert (await client.get("/health", headers={"host": "*.evil.example"})).status_code == 400
         trusted = await client.get("/health", headers={"host": "api.studyspot.example"})
         assert trusted.status_code == 200
     finally:
