@@ -37,7 +37,7 @@ DOOR = "front-door"
 AGENT_PASSWORD = "bench-agent-password"
 
 
-def _passes(library: uuid.UUID, count: int) -> tuple[dict[str, str], list[str]]:
+def signed_passes(library: uuid.UUID, count: int) -> tuple[dict[str, str], list[str]]:
     key = generate_signing_key()
     now = datetime.now(UTC).replace(microsecond=0)
     texts = []
@@ -57,17 +57,20 @@ def _passes(library: uuid.UUID, count: int) -> tuple[dict[str, str], list[str]]:
     return {key_id_for(key.public_key()): public_key_to_text(key.public_key())}, texts
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-def _start_mosquitto(store: Store, directory: Path) -> tuple[subprocess.Popen[bytes], int]:
+def start_mosquitto(
+    store: Store, directory: Path, agent_password: str = AGENT_PASSWORD
+) -> tuple[subprocess.Popen[bytes], int]:
+    """A real Mosquitto on a free port with passwd/ACL files generated from the device registry."""
     files = write_mosquitto_files(
-        store, directory, agent_username="studyspot-agent", agent_password=AGENT_PASSWORD
+        store, directory, agent_username="studyspot-agent", agent_password=agent_password
     )
-    port = _free_port()
+    port = free_port()
     conf = directory / "mosquitto.conf"
     user = "root" if os.geteuid() == 0 else None
     conf.write_text(mosquitto_conf(files, host="127.0.0.1", port=port, user=user), encoding="utf-8")
@@ -82,7 +85,7 @@ def _start_mosquitto(store: Store, directory: Path) -> tuple[subprocess.Popen[by
 
 async def _scan_latency(broker: str, rate: float, count: int) -> list[float]:
     library = uuid.uuid4()
-    keys, texts = _passes(library, count)
+    keys, texts = signed_passes(library, count)
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(Path(tmp) / "edge.sqlite3")
         devices = register_demo_devices(store)
@@ -97,7 +100,7 @@ async def _scan_latency(broker: str, rate: float, count: int) -> list[float]:
         }
         mosquitto = None
         if broker == "mosquitto":
-            mosquitto, port = _start_mosquitto(store, Path(tmp) / "mosquitto")
+            mosquitto, port = start_mosquitto(store, Path(tmp) / "mosquitto")
             settings["mqtt_url"] = f"mqtt://studyspot-agent:{AGENT_PASSWORD}@127.0.0.1:{port}"
         store.close()
         agent = Agent(EdgeConfig.model_validate(settings))

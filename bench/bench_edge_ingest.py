@@ -8,8 +8,6 @@ readings its store has counted divided by the time until the last one was counte
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -17,27 +15,16 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiomqtt
 import psutil
 
+from bench.bench_edge import free_port, signed_passes, start_mosquitto
 from bench.harness import BenchResult
 from edge.devices import enroll_device
-from edge.mosquitto import mosquitto_conf, write_mosquitto_files
 from edge.simulator import SimDevice
 from edge.store import Store
-from shared.passes import (
-    PassClaims,
-    PassScope,
-    generate_signing_key,
-    issue_pass,
-    key_id_for,
-    new_pass_id,
-    public_key_to_text,
-    short_id,
-)
 from shared.topics import DeviceKind, device_topics
 
 AGENT_PASSWORD = "bench-ingest-password"
@@ -47,12 +34,6 @@ MOSQUITTO_LIMIT_SECONDS = 20
 HOUR_READINGS_PER_SENSOR = 3_600  # 60 simulated minutes at 1 reading/s
 HOUR_SCANS = 500
 ROLES = ("temperature", "humidity", "co2", "noise")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -82,23 +63,6 @@ def _enroll(store: Store, device_id: str, kind: DeviceKind) -> SimDevice:
     return SimDevice(record.id, kind, record.topic_prefix, record.username, enrolled.password)
 
 
-def _start_mosquitto(store: Store, directory: Path) -> tuple[subprocess.Popen[bytes], int]:
-    files = write_mosquitto_files(
-        store, directory, agent_username="studyspot-agent", agent_password=AGENT_PASSWORD
-    )
-    port = _free_port()
-    conf = directory / "mosquitto.conf"
-    user = "root" if os.geteuid() == 0 else None
-    conf.write_text(mosquitto_conf(files, host="127.0.0.1", port=port, user=user), encoding="utf-8")
-    process = subprocess.Popen(["/usr/sbin/mosquitto", "-c", str(conf)], stderr=subprocess.DEVNULL)
-    for _ in range(500):
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return process, port
-        time.sleep(0.01)
-    raise RuntimeError("mosquitto did not start")
-
-
 def _write_config(directory: Path, library: uuid.UUID, keys: dict[str, str], broker: str) -> str:
     lines = [
         f'library_id = "{library}"',
@@ -116,9 +80,9 @@ def _start_rig(directory: Path, broker: str, keys: dict[str, str], library: uuid
     store = Store(directory / "data" / "edge.sqlite3")
     sensors = [_enroll(store, f"bench-env-{n}", DeviceKind.ENV) for n in range(SENSOR_COUNT)]
     door = _enroll(store, "bench-door", DeviceKind.DOOR)
-    mosquitto, mqtt_url, port = None, "", _free_port()
+    mosquitto, mqtt_url, port = None, "", free_port()
     if broker == "mosquitto":
-        mosquitto, port = _start_mosquitto(store, directory / "mosquitto")
+        mosquitto, port = start_mosquitto(store, directory / "mosquitto", AGENT_PASSWORD)
         mqtt_url = f"mqtt://studyspot-agent:{AGENT_PASSWORD}@127.0.0.1:{port}"
     store.close()
     config = directory / "edge.toml"
@@ -188,26 +152,6 @@ async def _ingest(rig: Rig, clients: list[aiomqtt.Client], per_sensor: int) -> f
     return per_sensor * len(clients) / (time.perf_counter() - started)
 
 
-def _passes(library: uuid.UUID, count: int) -> tuple[dict[str, str], list[str]]:
-    key = generate_signing_key()
-    now = datetime.now(UTC).replace(microsecond=0)
-    texts = []
-    for _ in range(count):
-        claims = PassClaims(
-            pass_id=new_pass_id(),
-            library=short_id(library),
-            scope=PassScope.SEAT,
-            target=short_id(uuid.uuid4()),
-            holder=short_id(uuid.uuid4()),
-            valid_from=now - timedelta(hours=1),
-            valid_until=now + timedelta(hours=2),
-            issued_at=now - timedelta(hours=1),
-            key_id=key_id_for(key.public_key()),
-        )
-        texts.append(issue_pass(claims, key))
-    return {key_id_for(key.public_key()): public_key_to_text(key.public_key())}, texts
-
-
 async def _scans(rig: Rig, door: aiomqtt.Client, texts: list[str]) -> None:
     scan_topic = device_topics(DeviceKind.DOOR, rig.door.topic_prefix)["scan"]
     for text in texts:
@@ -218,7 +162,7 @@ async def _scans(rig: Rig, door: aiomqtt.Client, texts: list[str]) -> None:
 
 async def _session(broker: str, with_hour: bool) -> dict[str, float]:
     library = uuid.uuid4()
-    keys, texts = _passes(library, HOUR_SCANS if with_hour else 0)
+    keys, texts = signed_passes(library, HOUR_SCANS if with_hour else 0)
     with tempfile.TemporaryDirectory() as tmp:
         rig = _start_rig(Path(tmp), broker, keys, library)
         clients: list[aiomqtt.Client] = []
