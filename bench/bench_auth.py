@@ -5,37 +5,20 @@ embedded PostgreSQL (ASGI transport, no network)."""
 from __future__ import annotations
 
 import asyncio
-import shutil
-import tempfile
 import time
-from pathlib import Path
 
 import httpx
-from sqlalchemy import create_engine, text
 
+from bench.cloud_rig import bench_cloud
 from bench.harness import BenchResult, measure, summarize
 from cloud.app import close_app, create_app
 from cloud.config import CloudSettings
-from cloud.embedded_pg import EmbeddedPostgres, start_embedded_postgres
-from cloud.migrations import upgrade
 
 PASSWORD = "benchmark password 1"
 LOGINS = 40
 VERIFIES = 3000
 CONCURRENT_CLIENTS = 50
 ROUNDS = 6
-
-
-def _make_database(data_dir: Path) -> tuple[EmbeddedPostgres, str]:
-    pg = start_embedded_postgres(data_dir)
-    engine = create_engine(pg.owner_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text('DROP DATABASE IF EXISTS "bench_auth" WITH (FORCE)'))
-        conn.execute(text('CREATE DATABASE "bench_auth"'))
-    engine.dispose()
-    url = pg.url("bench_auth")
-    upgrade(url)
-    return pg, url
 
 
 async def _run(settings: CloudSettings) -> list[BenchResult]:
@@ -90,22 +73,8 @@ async def _run(settings: CloudSettings) -> list[BenchResult]:
 
 
 def run() -> list[BenchResult]:
-    root = Path(tempfile.mkdtemp(prefix="studyspot-bench-", dir="/tmp"))
-    pg, url = _make_database(root)
-    try:
-        settings = CloudSettings(
-            _env_file=None,
-            database_url=url,
-            redis_url=None,
-            master_key="x" * 43 + "=",
-            studyspot_data_dir=root / "data",
-            rate_limit_enabled=False,
-            db_pool_size=20,
-        )
+    with bench_cloud("bench_auth") as settings:
         return asyncio.run(_run(settings))
-    finally:
-        pg.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -12,13 +12,10 @@ import asyncio
 import datetime as dt
 import json
 import random
-import shutil
 import socket
-import tempfile
 import threading
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,14 +23,13 @@ import uvicorn
 from sqlalchemy import create_engine, text
 from websockets.asyncio.client import connect
 
+from bench.cloud_rig import bench_cloud
 from bench.harness import BenchResult, summarize
 from cloud.app import close_app, create_app
 from cloud.config import CloudSettings
 from cloud.db import platform_scope
-from cloud.embedded_pg import EmbeddedPostgres, start_embedded_postgres
 from cloud.identity import service as identity
 from cloud.identity.roles import Role, permissions_of
-from cloud.migrations import upgrade
 from cloud.tenancy import service as tenancy
 
 CLIENTS = 50
@@ -66,18 +62,6 @@ WORDS = (
     "silent",
 )
 KINDS = ("Library", "Study Hall", "Reading Room", "Study Centre", "Learning Hub")
-
-
-def _make_database(data_dir: Path) -> tuple[EmbeddedPostgres, str]:
-    pg = start_embedded_postgres(data_dir)
-    engine = create_engine(pg.owner_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text('DROP DATABASE IF EXISTS "bench_booking" WITH (FORCE)'))
-        conn.execute(text('CREATE DATABASE "bench_booking"'))
-    engine.dispose()
-    url = pg.url("bench_booking")
-    upgrade(url)
-    return pg, url
 
 
 def _seed(app: Any) -> tuple[str, list[str], list[dict[str, str]]]:
@@ -296,22 +280,9 @@ async def _run(settings: CloudSettings, url: str) -> list[BenchResult]:
 
 
 def run() -> list[BenchResult]:
-    root = Path(tempfile.mkdtemp(prefix="studyspot-bench-", dir="/tmp"))
-    pg, url = _make_database(root)
-    try:
-        settings = CloudSettings(
-            _env_file=None,
-            database_url=url,
-            redis_url=None,
-            master_key="x" * 43 + "=",
-            studyspot_data_dir=root / "data",
-            rate_limit_enabled=False,
-            db_pool_size=20,
-        )
-        return asyncio.run(_run(settings, url))
-    finally:
-        pg.stop()
-        shutil.rmtree(root, ignore_errors=True)
+    with bench_cloud("bench_booking") as settings:
+        assert settings.database_url is not None
+        return asyncio.run(_run(settings, settings.database_url))
 
 
 if __name__ == "__main__":
