@@ -40,6 +40,7 @@ from cloud.middleware import (
     TrustedHostMiddleware,
 )
 from cloud.notifications.router import router as notifications_router
+from cloud.openapi import install_openapi
 from cloud.payments.router import router as payments_router
 from cloud.ratelimit import RateLimitMiddleware, RateLimits
 from cloud.search.router import router as search_router
@@ -85,6 +86,7 @@ def create_app(settings: CloudSettings) -> FastAPI:
     app.include_router(notifications_router)
     app.include_router(payments_router)
     _install_middleware(app, settings)
+    install_openapi(app)
     return app
 
 

@@ -6,11 +6,13 @@ instead of hopping to the threadpool; `get_session` stays sync (closing a sessio
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 from fastapi import Depends, Request
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from cloud.config import CloudSettings
@@ -18,6 +20,8 @@ from cloud.db import platform_scope, tenant_scope
 from cloud.errors import ApiError
 from cloud.identity.roles import Permission, Role, permissions_of
 from cloud.identity.tokens import AccessClaims, TokenInvalid, TokenService
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -61,8 +65,20 @@ async def get_request_context(request: Request) -> RequestContext:
 
 def get_session(request: Request) -> Iterator[Session]:
     """A session with NO scope: only tables without RLS are visible until a scope is set."""
-    with request.app.state.session_factory() as session:
+    session: Session = request.app.state.session_factory()
+    try:
         yield session
+    finally:
+        _close(session)
+
+
+def _close(session: Session) -> None:
+    # Runs after the response went out: if the database went away meanwhile, the rollback on close
+    # fails; SQLAlchemy has already invalidated that connection, and raising would cut the response.
+    try:
+        session.close()
+    except (OperationalError, InterfaceError) as exc:
+        log.warning("closing a session on a lost database connection: %s", type(exc.orig).__name__)
 
 
 def _unauthorized(message: str) -> ApiError:

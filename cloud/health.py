@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
@@ -37,7 +37,34 @@ async def _redis_state(request: Request) -> dict[str, Any]:
     return {"status": "up"}
 
 
-@router.get("/health")
+HEALTH_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["status", "dependencies"],
+    "properties": {
+        "status": {"type": "string", "enum": ["ok", "degraded"]},
+        "dependencies": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "required": ["status"],
+                "properties": {
+                    "status": {"type": "string", "enum": ["up", "down"]},
+                    "error": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+HEALTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "every dependency is up",
+        "content": {"application/json": {"schema": HEALTH_SCHEMA}},
+    },
+    503: {"description": "a dependency is down", "content": {"application/json": {"schema": HEALTH_SCHEMA}}},
+}
+
+
+@router.get("/health", responses=HEALTH_RESPONSES)
 async def health(request: Request) -> JSONResponse:
     checks = {"postgres": await _postgres_state(request)}
     if request.app.state.redis is not None:
@@ -47,6 +74,6 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=200 if healthy else 503)
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse, responses={200: {"content": {"text/plain": {}}}})
 def metrics(request: Request) -> Response:
     return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -2,6 +2,12 @@
 
 Storage is Redis when REDIS_URL is set, in-process otherwise. The storage object is held by the
 `RateLimits` instance (kept on `app.state`) - `limits` only keeps weak references to it.
+
+When Redis is unreachable the limits degrade to in-process counters (per worker process, so a client
+spread over N workers gets up to N times the limit) instead of failing open: login brute force stays
+throttled during a Redis outage. Each failed Redis call is logged at WARNING at most once per
+`OUTAGE_LOG_SECONDS`; Redis is tried again on every request, so limits are shared again as soon as it
+is back. `GET /health` reports the outage (503, `redis: down`).
 """
 
 from __future__ import annotations
@@ -32,6 +38,9 @@ class LimitCategory(StrEnum):
     GENERAL = "general"
 
 
+OUTAGE_LOG_SECONDS = 60.0
+
+
 @dataclass(frozen=True)
 class Verdict:
     allowed: bool
@@ -50,6 +59,10 @@ class RateLimits:
         self.enabled = settings.rate_limit_enabled
         self.storage = make_storage(settings.redis_url)
         self.limiter = SlidingWindowCounterRateLimiter(self.storage)
+        self.fallback_storage = MemoryStorage()
+        self.fallback = SlidingWindowCounterRateLimiter(self.fallback_storage)
+        self.degraded_since: float | None = None
+        self._last_outage_log = 0.0
         self.items: dict[LimitCategory, RateLimitItem] = {
             LimitCategory.AUTH: parse(settings.rate_limit_auth),
             LimitCategory.BOOKING: parse(settings.rate_limit_booking),
@@ -58,11 +71,34 @@ class RateLimits:
         }
 
     async def hit(self, category: LimitCategory, key: str) -> Verdict:
+        try:
+            verdict = await self._hit(self.limiter, category, key)
+        except Exception as exc:
+            if isinstance(self.storage, MemoryStorage):  # no Redis: nothing to fall back from
+                raise
+            self._note_outage(exc)
+            return await self._hit(self.fallback, category, key)
+        if self.degraded_since is not None:
+            log.warning("rate limit storage is back; limits are shared again")
+            self.degraded_since = None
+        return verdict
+
+    async def _hit(
+        self, limiter: SlidingWindowCounterRateLimiter, category: LimitCategory, key: str
+    ) -> Verdict:
         item = self.items[category]
-        if await self.limiter.hit(item, category.value, key):
+        if await limiter.hit(item, category.value, key):
             return Verdict(True, 0)
-        stats = await self.limiter.get_window_stats(item, category.value, key)
+        stats = await limiter.get_window_stats(item, category.value, key)
         return Verdict(False, max(1, math.ceil(stats.reset_time - time.time())))
+
+    def _note_outage(self, exc: Exception) -> None:
+        now = time.monotonic()
+        if self.degraded_since is None:
+            self.degraded_since = now
+        if now - self._last_outage_log >= OUTAGE_LOG_SECONDS:
+            self._last_outage_log = now
+            log.warning("rate limit storage unreachable (%s); using in-process limits", type(exc).__name__)
 
 
 def categorize(method: str, path: str) -> LimitCategory | None:
@@ -101,8 +137,8 @@ class RateLimitMiddleware:
             for key in self._keys(request, category):
                 try:
                     verdict = await self.limits.hit(category, key)
-                except Exception:  # a broken limiter store must not take the API down
-                    log.exception("rate limit storage failed; request allowed")
+                except Exception:  # even the in-process fallback failed: never take the API down
+                    log.exception("rate limiting failed; request allowed")
                     break
                 if not verdict.allowed:
                     response = error_response(

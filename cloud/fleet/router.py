@@ -33,6 +33,7 @@ from cloud.fleet.schemas import (
     KeyRotateResponse,
 )
 from cloud.identity.roles import Role
+from cloud.openapi import errors
 from shared.sync import PullResponse, PushResult
 
 MAX_INFLATED_BYTES = 16 * 1024 * 1024
@@ -146,7 +147,7 @@ def list_commands(
 # --- edges -----------------------------------------------------------------------------------------
 
 
-@router.post("/enroll", response_model=EnrollResponse)
+@router.post("/enroll", response_model=EnrollResponse, responses=errors(401, 403, 404))
 def enroll(
     body: EnrollRequest,
     session: Session = Depends(get_session),
@@ -166,7 +167,7 @@ def _device_session(request: Request, signed: SignedDevice) -> Session:
     return session
 
 
-@router.post("/keys/rotate", response_model=KeyRotateResponse)
+@router.post("/keys/rotate", response_model=KeyRotateResponse, responses=errors(401, 403))
 def rotate_key(
     body: KeyRotateRequest, request: Request, signed: SignedDevice = Depends(signed_device)
 ) -> KeyRotateResponse:
@@ -212,7 +213,7 @@ def _server_time(response: Response) -> None:
     response.headers[SERVER_TIME_HEADER] = datetime.now(UTC).isoformat()
 
 
-@router.post("/sync/push", response_model=PushResult)
+@router.post("/sync/push", response_model=PushResult, responses=errors(401, 403, 415))
 async def push(
     request: Request, response: Response, signed: SignedDevice = Depends(signed_device)
 ) -> PushResult:
@@ -245,7 +246,7 @@ def _json(model: PullResponse, request: Request) -> Response:
     return Response(body, media_type="application/json", headers=headers)
 
 
-@router.get("/sync/pull", response_model=PullResponse)
+@router.get("/sync/pull", response_model=PullResponse, responses=errors(401, 403))
 def pull(
     request: Request,
     cursor: str | None = Query(default=None, max_length=2000),

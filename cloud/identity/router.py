@@ -36,6 +36,7 @@ from cloud.identity.schemas import (
     UserOut,
 )
 from cloud.identity.tokens import TokenService
+from cloud.openapi import errors
 
 router = APIRouter()
 
@@ -77,7 +78,7 @@ def register(
     return user_out(user, pii)
 
 
-@router.post("/api/v1/auth/login", response_model=TokenPairOut, tags=["auth"])
+@router.post("/api/v1/auth/login", response_model=TokenPairOut, tags=["auth"], responses=errors(401, 403))
 def login(
     body: LoginIn,
     session: Session = Depends(platform_session),
@@ -89,7 +90,7 @@ def login(
     return _pair_out(pair)
 
 
-@router.post("/api/v1/auth/refresh", response_model=TokenPairOut, tags=["auth"])
+@router.post("/api/v1/auth/refresh", response_model=TokenPairOut, tags=["auth"], responses=errors(401, 403))
 def refresh(
     body: RefreshIn,
     session: Session = Depends(platform_session),
@@ -178,7 +179,7 @@ def request_otp(
     return {"status": "if the number belongs to an account, a code was sent"}
 
 
-@router.post("/api/v1/auth/otp/verify", response_model=TokenPairOut, tags=["auth"])
+@router.post("/api/v1/auth/otp/verify", response_model=TokenPairOut, tags=["auth"], responses=errors(401))
 def verify_otp(
     request: Request,
     body: OtpVerifyIn,

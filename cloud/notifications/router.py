@@ -22,6 +22,7 @@ from cloud.notifications.kinds import ChannelKind, EventKind, Language
 from cloud.notifications.preferences import NotificationPreferences, QuietHours
 from cloud.notifications.schemas import OutboxStatus
 from cloud.notifications.unsubscribe import InvalidUnsubscribeToken, verify_unsubscribe_token
+from cloud.openapi import errors
 
 router = APIRouter(tags=["notifications"])
 
@@ -83,7 +84,7 @@ def _verified(request: Request, token: str) -> tuple[uuid.UUID, EventKind | None
         raise ApiError(400, "invalid_token", str(exc)) from exc
 
 
-@router.post(UNSUBSCRIBE)
+@router.post(UNSUBSCRIBE, responses=errors(404))
 def unsubscribe(
     request: Request,
     token: str = Query(..., min_length=1, max_length=2000),
@@ -96,7 +97,7 @@ def unsubscribe(
     return {"unsubscribed": True, "channel": ChannelKind.EMAIL.value, "kind": kind.value if kind else None}
 
 
-@router.get(UNSUBSCRIBE, response_class=HTMLResponse)
+@router.get(UNSUBSCRIBE, response_class=HTMLResponse, responses=errors(404))
 def unsubscribe_page(request: Request, token: str = Query(..., min_length=1, max_length=2000)) -> str:
     """A page with a confirm button: link scanners GET links, so GET changes nothing."""
     _verified(request, token)
@@ -108,7 +109,7 @@ def unsubscribe_page(request: Request, token: str = Query(..., min_length=1, max
     )
 
 
-@router.post(TWILIO_STATUS, status_code=204)
+@router.post(TWILIO_STATUS, status_code=204, responses=errors(403))
 async def twilio_status(request: Request, session: Session = Depends(platform_session)) -> None:
     """Delivery receipts: a message Twilio accepted but could not deliver is dead-lettered with the code."""
     twilio = _notification_settings(request).twilio
