@@ -88,7 +88,9 @@ def _start_rig(directory: Path, broker: str, keys: dict[str, str], library: uuid
     config = directory / "edge.toml"
     text = _write_config(directory, library, keys, mqtt_url)
     config.write_text(
-        text + f'[broker]\nhost = "127.0.0.1"\nport = {port}\n[kiosk]\nenabled = false\n'
+        text + f'[broker]\nhost = "127.0.0.1"\nport = {port}\n'
+        "client_messages_per_second = 0\n"  # the bench floods on purpose: no per-client cut-off
+        "[kiosk]\nenabled = false\n"
         "[checkin]\nrelock_seconds = 60\n",
         encoding="utf-8",
     )

@@ -7,12 +7,14 @@ import contextlib
 import logging
 import secrets
 import signal
+import sqlite3
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from edge.broker import BrokerListen, CredentialAuthority, EmbeddedBroker
+from edge.broker import BrokerListen, CredentialAuthority, EmbeddedBroker, FloodLimit
 from edge.checkin import CheckinDesk
 from edge.config import EdgeConfig
 from edge.devices import (
@@ -39,6 +41,7 @@ log = logging.getLogger(__name__)
 
 TICK_SECONDS = 5.0
 # events that should reach the cloud now rather than at the next sync interval
+STORE_FULL_ALERT_SECONDS = 60.0
 URGENT_EVENT_KINDS = frozenset({"checkin", "checkout", "alert", "sale"})
 TELEMETRY_HORIZON = timedelta(days=7)
 
@@ -70,6 +73,8 @@ class Agent:
         self.desk: CheckinDesk | None = None
         self.sync: SyncClient | None = None
         self.rejected_messages = 0
+        self.store_full_since: float | None = None  # monotonic; None while writes succeed
+        self._store_full_alerted = 0.0
         self.mqtt_host = "127.0.0.1"
         self.mqtt_port = config.broker.port
         self.kiosk_port: int | None = None
@@ -207,11 +212,24 @@ class Agent:
                 settings.host, settings.port, settings.tls_port, settings.certfile, settings.keyfile
             ),
             authority,
+            FloodLimit(settings.client_messages_per_second, settings.flood_cooldown_seconds),
+            self._device_flooded,
         )
         await self.broker.start()
         self.mqtt_port = self.broker.bound_port()
         self.mqtt_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
         return config.agent_username, password
+
+    async def _device_flooded(self, username: str) -> None:
+        if self.events is None:
+            return
+        device = self.broker.authority.device_for(username) if self.broker else None
+        await self.events.alert(
+            "mqtt_flood",
+            device.id if device else username,
+            f"{username} sent more than {self.config.broker.client_messages_per_second} messages/s:"
+            f" disconnected for {self.config.broker.flood_cooldown_seconds:g}s",
+        )
 
     def _start_gpio(self) -> None:
         assert self.doors is not None and self.rules is not None
@@ -343,6 +361,24 @@ class Agent:
         except MessageRejected as rejected:
             self.rejected_messages += 1
             log.info("mqtt message on %s rejected: %s", message.topic[:200], rejected)
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_FULL:
+                raise
+            await self._store_full(message.topic)
+        else:
+            self.store_full_since = None
+
+    async def _store_full(self, topic: str) -> None:
+        """The disk is full: the write was rolled back (nothing half-written) and, for a scan, the door
+        stayed shut (a check-in is on disk before the door opens). The alert goes out live only:
+        it cannot be stored."""
+        now = time.monotonic()
+        self.store_full_since = self.store_full_since or now
+        log.error("edge store is full: message on %s not processed", topic[:200])
+        if self.events is not None and now - self._store_full_alerted >= STORE_FULL_ALERT_SECONDS:
+            self._store_full_alerted = now
+            message = "the edge's disk is full: check-ins and readings cannot be recorded; free space"
+            await self.events.emit("alert", {"alert": "store_full", "device_id": None, "message": message})
 
     async def _on_device_message(self, message: DeviceMessage) -> None:
         assert self.store is not None and self.doors is not None and self.rules is not None
@@ -389,7 +425,9 @@ class Agent:
         embedded_ok = self.broker is None or self.broker.running
         store = self.store
         return {
-            "status": "ok" if store_ok and connected and embedded_ok else "degraded",
+            "status": "ok"
+            if store_ok and not self.store_full_since and connected and embedded_ok
+            else "degraded",
             "broker": {
                 "mode": "external" if self.config.mqtt_url else "embedded",
                 "host": self.mqtt_host,
@@ -397,7 +435,11 @@ class Agent:
                 "running": embedded_ok,
                 "agent_connected": connected,
             },
-            "store": {"ok": store_ok, "schema_version": store.schema_version if store else None},
+            "store": {
+                "ok": store_ok and self.store_full_since is None,
+                "full": self.store_full_since is not None,
+                "schema_version": store.schema_version if store else None,
+            },
             "devices": store.device_status() if store else [],
             "sync": self._sync_health(),
             "rejected_messages": self.rejected_messages,

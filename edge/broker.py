@@ -3,14 +3,20 @@
 Anonymous access is off. A client is admitted only if it presents a known username AND a password
 that verifies against the stored argon2 hash (or is the agent's own internal client). A device may
 publish only under its own `topic_prefix` and subscribe only to its own command topics.
+
+A device publishing more than `FloodLimit.messages_per_second` (sliding window, `limits`) is cut off:
+its connection is closed, an alert is raised, and it may not reconnect for `cooldown_seconds`. The
+agent's own client is never limited. (Mosquitto has no per-client rate limit; see docs/edge-broker.md.)
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +25,9 @@ from amqtt.broker import Broker
 from amqtt.contexts import Action
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from amqtt.session import Session
+from limits import RateLimitItemPerSecond
+from limits.storage import MemoryStorage
+from limits.strategies import SlidingWindowCounterRateLimiter
 
 from edge.store import DeviceRecord, Store, verify_secret
 
@@ -44,12 +53,23 @@ class CredentialAuthority:
         self.store = store
         self.agent_username = agent_username
         self._agent_password = agent_password
+        self._cut_off_until: dict[str, float] = {}
 
     def is_agent(self, username: str | None) -> bool:
         return username == self.agent_username
 
+    def cut_off(self, username: str, seconds: float) -> None:
+        """Refuse `username`'s connections for `seconds` (a flooding device)."""
+        self._cut_off_until[username] = time.monotonic() + seconds
+
+    def is_cut_off(self, username: str | None) -> bool:
+        return bool(username) and self._cut_off_until.get(username or "", 0.0) > time.monotonic()
+
     async def authenticate(self, username: str | None, password: str | None) -> bool:
         if not username or password is None or password == "":
+            return False
+        if self.is_cut_off(username):
+            log.warning("mqtt connect refused: %s is cut off for flooding", username)
             return False
         if username == self.agent_username:
             return hmac.compare_digest(password.encode(), self._agent_password.encode())
@@ -129,6 +149,30 @@ class _SnapshotDict(dict[str, Any]):
         return list(super().items())
 
 
+@dataclass(frozen=True)
+class FloodLimit:
+    """Per-client publish rate limit of the embedded broker; 0 messages/s turns it off."""
+
+    messages_per_second: int = 200
+    cooldown_seconds: float = 60.0
+
+
+FloodHandler = Callable[[str], Awaitable[None]]
+
+
+class ClientRateLimiter:
+    """Counts each client's PUBLISHes (sliding window counter); says when a client goes over."""
+
+    def __init__(self, limit: FloodLimit) -> None:
+        self.limit = limit
+        self.item = RateLimitItemPerSecond(max(1, limit.messages_per_second))
+        self.storage = MemoryStorage()  # held here: `limits` keeps only weak references to storages
+        self.limiter = SlidingWindowCounterRateLimiter(self.storage)
+
+    def allows(self, username: str) -> bool:
+        return self.limit.messages_per_second <= 0 or self.limiter.hit(self.item, "mqtt", username)
+
+
 class ConfinedBroker(Broker):
     """amqtt's Broker with two of its 0.12.1 leaks closed.
 
@@ -141,9 +185,46 @@ class ConfinedBroker(Broker):
       delivery of what that client had just published. Here it is delivered first.
     """
 
-    def __init__(self, config: dict[str, Any], authority: CredentialAuthority) -> None:
+    def __init__(
+        self,
+        config: dict[str, Any],
+        authority: CredentialAuthority,
+        flood_limit: FloodLimit | None = None,
+        on_flood: FloodHandler | None = None,
+    ) -> None:
         super().__init__(config)
         self._authority = authority
+        self._rate = ClientRateLimiter(flood_limit or FloodLimit())
+        self._on_flood = on_flood
+        self._flood_tasks: set[asyncio.Task[None]] = set()
+
+    async def _handle_message_delivery(
+        self, client_session: Session, handler: Any, wait_deliver: asyncio.Future[Any]
+    ) -> bool:
+        username = client_session.username
+        if username and not self._authority.is_agent(username):
+            if self._authority.is_cut_off(username):
+                return True  # the connection is closing: drop what it still sends
+            if not self._rate.allows(username):
+                await self._cut_off(username, handler)
+                return True
+        return bool(await super()._handle_message_delivery(client_session, handler, wait_deliver))
+
+    async def _cut_off(self, username: str, handler: Any) -> None:
+        limit = self._rate.limit
+        self._authority.cut_off(username, limit.cooldown_seconds)
+        log.warning(
+            "mqtt client %s exceeded %s messages/s: disconnected for %ss",
+            username, limit.messages_per_second, limit.cooldown_seconds,
+        )  # fmt: skip
+        if self._on_flood is not None:
+            task = asyncio.ensure_future(self._on_flood(username))
+            self._flood_tasks.add(task)
+            task.add_done_callback(self._flood_tasks.discard)
+        writer = getattr(handler, "writer", None)
+        if writer is not None:
+            with contextlib.suppress(Exception):
+                await writer.close()  # the client loop then sees the disconnect and cleans up
 
     async def _publish_retained_messages_for_subscription(
         self, subscription: tuple[str, int], session: Session
@@ -193,9 +274,17 @@ class BrokerListen:
 class EmbeddedBroker:
     """amqtt started in-process with our auth and ACL plugins and nothing else."""
 
-    def __init__(self, listen: BrokerListen, authority: CredentialAuthority) -> None:
+    def __init__(
+        self,
+        listen: BrokerListen,
+        authority: CredentialAuthority,
+        flood_limit: FloodLimit | None = None,
+        on_flood: FloodHandler | None = None,
+    ) -> None:
         self.listen = listen
         self.authority = authority
+        self.flood_limit = flood_limit or FloodLimit()
+        self.on_flood = on_flood
         self._broker: Broker | None = None
 
     def _config(self) -> dict[str, Any]:
@@ -228,7 +317,7 @@ class EmbeddedBroker:
         return int(server.sockets[0].getsockname()[1])
 
     async def start(self) -> None:
-        self._broker = ConfinedBroker(self._config(), self.authority)
+        self._broker = ConfinedBroker(self._config(), self.authority, self.flood_limit, self.on_flood)
         self._broker._subscriptions = _SnapshotDict()
         self._broker._retained_messages = _SnapshotDict()
         await self._broker.start()
@@ -247,6 +336,7 @@ __all__ = [
     "DeviceAuthPlugin",
     "DeviceTopicPlugin",
     "EmbeddedBroker",
+    "FloodLimit",
     "device_may_publish",
     "device_may_subscribe",
 ]

@@ -33,6 +33,9 @@ class BrokerSettings(_Section):
     tls_port: int | None = Field(default=None, ge=0, le=65535)
     certfile: Path | None = None
     keyfile: Path | None = None
+    # a device publishing faster than this is disconnected, alerted on and refused for the cooldown
+    client_messages_per_second: int = Field(default=200, ge=0)  # 0: no limit; devices send a few per second
+    flood_cooldown_seconds: float = Field(default=60.0, ge=0)
 
     @model_validator(mode="after")
     def _tls_needs_files(self) -> BrokerSettings:
