@@ -54,5 +54,16 @@ test: $(STAMP) system-packages lint typecheck pytest
 bench: $(STAMP) system-packages
 	$(BIN)/python -m bench.harness
 
+# The long reliability/security suite (marker `reliability`: 20 schemathesis examples per operation and
+# role, 1,000 bookings of one seat, 10,000 WebSocket connects) plus the fast attack, fuzz and fault
+# tests, with a summary table printed and written to bench/RELIABILITY.md.
+RELIABILITY_TESTS := tests/reliability tests/cloud/test_auth.py tests/cloud/test_otp.py \
+	tests/cloud/test_route_matrix.py tests/cloud/test_tenancy_rls.py tests/cloud/test_fuzz_inputs.py \
+	tests/edge/test_fuzz.py tests/shared tests/edge/test_broker.py tests/edge/test_crash_durability.py \
+	tests/cloud/fleet/test_fleet_faults.py
+reliability: $(STAMP) system-packages
+	RELIABILITY_REPORT=bench/RELIABILITY.md $(BIN)/pytest -p tests.reliability.report \
+		-m "reliability or not reliability" $(RELIABILITY_TESTS)
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -88,7 +88,10 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
     """The database is down or restarting (connection lost or refused, no pool slot), not a bad query."""
     log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
     return error_response(
-        503, "database_unavailable", "the database is unavailable; retry shortly", headers={"Retry-After": "1"}
+        503,
+        "database_unavailable",
+        "the database is unavailable; retry shortly",
+        headers={"Retry-After": "1"},
     )
 
 

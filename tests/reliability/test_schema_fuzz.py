@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
@@ -52,7 +52,7 @@ def fuzz_operation(
         derandomize=True,
         database=None,
         suppress_health_check=list(HealthCheck),
-        phases=["explicit", "generate"],
+        phases=[Phase.explicit, Phase.generate],
     )
     @given(data=st.data())
     def fuzz(data: st.DataObject) -> None:
@@ -72,7 +72,7 @@ def fuzz_api(api: LiveApi, role: str, examples: int) -> FuzzRun:
     run = FuzzRun()
     with requests.Session() as http:
         for result in schema.get_all_operations():
-            operation = result.ok()
+            operation = result.ok()  # type: ignore[union-attr]  # an Err would raise here, as it should
             if operation.label in SKIP_OPERATIONS:
                 continue
             fuzz_operation(operation, api.url, api.headers[role], examples, http, run)
@@ -95,4 +95,4 @@ def test_every_operation_as_every_role_answers_as_documented(
 @pytest.mark.reliability
 @pytest.mark.parametrize("role", ROLES)
 def test_long_schema_fuzz_as_every_role(live_api: LiveApi, role: str, tally: Tally) -> None:
-    assert_clean(fuzz_api(live_api, role, examples=60), role, tally)
+    assert_clean(fuzz_api(live_api, role, examples=20), role, tally)
