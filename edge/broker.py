@@ -6,7 +6,8 @@ publish only under its own `topic_prefix` and subscribe only to its own command 
 
 A device publishing more than `FloodLimit.messages_per_second` (sliding window, `limits`) is cut off:
 its connection is closed, an alert is raised, and it may not reconnect for `cooldown_seconds`. The
-agent's own client is never limited. (Mosquitto has no per-client rate limit; see docs/edge-broker.md.)
+agent's own client is never limited. Mosquitto has no per-client publish rate limit (only
+`max_inflight_messages`, `max_queued_messages`, `message_size_limit`): see docs/reliability.md.
 """
 
 from __future__ import annotations
