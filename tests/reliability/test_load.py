@@ -24,6 +24,7 @@ from tests.reliability.report import Tally
 
 WS_PARALLEL = 50
 MIB = 2**20
+FD_MARGIN = 20
 
 
 async def build(api: LiveApi) -> LibrarySetup:
@@ -103,10 +104,12 @@ async def assert_ws_churn_leaks_nothing(
 
         assert await churn(url, connections) == connections
         tally.add("load", connections)
-        await eventually(lambda: subscribers(watcher, library.id) == 0, limit=60)
-        await eventually(lambda: me.num_fds() <= fds + 5, limit=30)
-        assert len(watcher.client_list()) <= redis_clients + 2
-        assert me.memory_info().rss - rss < 64 * MIB
+        # a leak would keep one socket and one Redis connection per WebSocket: far above these margins
+        await eventually(lambda: subscribers(watcher, library.id) == 0, limit=120)
+        await eventually(lambda: me.num_fds() <= fds + FD_MARGIN, limit=120)
+        assert len(watcher.client_list()) <= redis_clients + 5, (redis_clients, watcher.client_list())
+        grown = me.memory_info().rss - rss
+        assert grown < 64 * MIB, f"RSS grew {grown / MIB:.1f} MiB over {connections} connections"
     finally:
         watcher.close()
 
@@ -116,6 +119,7 @@ async def test_websocket_churn_leaks_nothing(live_api: LiveApi, library: Library
 
 
 @pytest.mark.reliability
+@pytest.mark.timeout(3600)
 async def test_ten_thousand_websocket_connects_leak_nothing(
     live_api: LiveApi, library: LibrarySetup, tally: Tally
 ) -> None:

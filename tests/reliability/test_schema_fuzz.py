@@ -93,6 +93,7 @@ def test_every_operation_as_every_role_answers_as_documented(
 
 
 @pytest.mark.reliability
+@pytest.mark.timeout(1800)
 @pytest.mark.parametrize("role", ROLES)
 def test_long_schema_fuzz_as_every_role(live_api: LiveApi, role: str, tally: Tally) -> None:
     assert_clean(fuzz_api(live_api, role, examples=20), role, tally)
