@@ -85,8 +85,20 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    """The database is down or restarting (connection lost or refused, no pool slot), not a bad query."""
-    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+    """The database is down or restarting (connection lost or refused, no pool slot), not a bad query;
+    or (SQLSTATE class 40) the transaction lost a deadlock or serialization race: 409, retry."""
+    orig = getattr(exc, "orig", None)
+    sqlstate = str(getattr(orig, "sqlstate", None) or "")
+    if sqlstate.startswith("40"):  # deadlock_detected, serialization_failure: the database is fine
+        log.info("transaction rolled back on %s %s: %s", request.method, request.url.path, sqlstate)
+        return error_response(
+            409, "write_conflict", "a concurrent change conflicted with this request; retry it",
+            {"sqlstate": sqlstate},
+        )  # fmt: skip
+    log.warning(
+        "database unavailable on %s %s: %s %s",
+        request.method, request.url.path, type(orig or exc).__name__, sqlstate,
+    )  # fmt: skip
     return error_response(
         503,
         "database_unavailable",

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import io
+import logging
 import uuid
 from typing import Any
 
 import segno
 from fastapi import APIRouter, Depends, Query, Request, Response, WebSocket, WebSocketDisconnect
+from redis.exceptions import RedisError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -36,6 +41,8 @@ from cloud.errors import ApiError
 from cloud.identity.roles import Permission
 from cloud.identity.tokens import TokenInvalid
 from cloud.models_common import utcnow
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["bookings"])
 booker = require(Permission.WRITE_BOOKINGS)
@@ -320,15 +327,23 @@ async def live_seats(websocket: WebSocket, library_id: uuid.UUID, token: str = "
         return
     hub = live.live_hub_for(state)
     await websocket.accept()
-    async with hub.subscription(library_id) as events:
-        seq = await hub.current_seq(library_id)
-        try:
-            seats = await run_in_threadpool(_snapshot, state.session_factory, library_id)
-        except ApiError as exc:
-            await websocket.close(code=4404, reason=exc.message)
-            return
-        await websocket.send_json({"type": "snapshot", "seq": seq, "seats": seats})
-        await _forward(websocket, events, seq)
+    try:
+        async with hub.subscription(library_id) as events:
+            seq = await hub.current_seq(library_id)
+            try:
+                seats = await run_in_threadpool(_snapshot, state.session_factory, library_id)
+            except ApiError as exc:
+                await websocket.close(code=4404, reason=exc.message)
+                return
+            await websocket.send_json({"type": "snapshot", "seq": seq, "seats": seats})
+            await _forward(websocket, events, seq)
+    except LIVE_UNAVAILABLE as exc:  # the database or Redis is down: say so instead of dropping the socket
+        log.warning("live seat map unavailable: %s", type(exc).__name__)
+        with contextlib.suppress(RuntimeError):
+            await websocket.close(code=1013, reason="try again later")
+
+
+LIVE_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout, RedisError)
 
 
 def _snapshot(session_factory: Any, library_id: uuid.UUID) -> list[dict[str, Any]]:

@@ -66,7 +66,7 @@ def reliability_settings(
         master_key=master_key,
         studyspot_data_dir=data_dir,
         rate_limit_enabled=False,
-        db_pool_size=4,
+        db_pool_size=8,  # the load tests send hundreds of requests at once (as tests/cloud/booking does)
         password_hash_time_cost=1,
         password_hash_memory_kib=1024,
         cors_origins=["https://app.studyspot.example"],
