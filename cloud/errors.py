@@ -90,15 +90,13 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
     orig = getattr(exc, "orig", None)
     sqlstate = str(getattr(orig, "sqlstate", None) or "")
     if sqlstate.startswith("40"):  # deadlock_detected, serialization_failure: the database is fine
-        log.info("transaction rolled back on %s %s: %s", request.method, request.url.path, sqlstate)
+        log.info("transaction rolled back on %s: %s", request.url.path, sqlstate)
         return error_response(
             409, "write_conflict", "a concurrent change conflicted with this request; retry it",
             {"sqlstate": sqlstate},
         )  # fmt: skip
-    log.warning(
-        "database unavailable on %s %s: %s %s",
-        request.method, request.url.path, type(orig or exc).__name__, sqlstate,
-    )  # fmt: skip
+    # also reached from WebSocket routes, whose connection has no method
+    log.warning("database unavailable on %s: %s %s", request.url.path, type(orig or exc).__name__, sqlstate)
     return error_response(
         503,
         "database_unavailable",

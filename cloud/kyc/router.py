@@ -25,6 +25,7 @@ from cloud.identity.roles import Permission
 from cloud.kyc import service
 from cloud.kyc.schemas import DecisionIn, DocumentType, KycOut
 from cloud.kyc.storage import DocumentStore
+from cloud.openapi import errors
 
 router = APIRouter(tags=["kyc"])
 
@@ -34,7 +35,7 @@ def get_document_store(request: Request) -> DocumentStore:
     return store
 
 
-@router.post("/api/v1/users/me/kyc", status_code=201, response_model=KycOut)
+@router.post("/api/v1/users/me/kyc", status_code=201, response_model=KycOut, responses=errors(415))
 async def upload_document(
     request: Request,
     document: UploadFile = File(...),

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy.orm import Session
 
 from cloud.deps import Principal, current_principal, platform_session, scoped_session
@@ -67,7 +67,11 @@ def patch_preferences(
     changes = {name: getattr(body, name) for name in body.model_fields_set}
     if changes.get("language") is None:
         changes.pop("language", None)
-    updated = NotificationPreferences.model_validate({**current.model_dump(), **changes})
+    try:
+        updated = NotificationPreferences.model_validate({**current.model_dump(), **changes})
+    except ValidationError as exc:  # e.g. an explicit null for a field that cannot be null
+        details = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+        raise ApiError(422, "validation_error", "preferences are not valid", details) from exc
     outbox.save_preferences(session, principal.user_id, updated)
     session.commit()
     return updated

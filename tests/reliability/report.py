@@ -126,8 +126,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     target = os.environ.get("RELIABILITY_REPORT")
     if target:
         now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        scope = os.environ.get("RELIABILITY_SCOPE", "`make reliability`")
         Path(target).write_text(
-            f"# Reliability and security suite\n\n`make reliability`, {now}, on {machine()}.\n\n"
+            f"# Reliability and security suite\n\n{scope}, {now}, on {machine()}.\n\n"
             f"{table}\n\nA failure is a test that failed: a server error, a leak, a lost or duplicated "
             "event, or an attack that was not refused.\n",
             encoding="utf-8",

@@ -43,7 +43,7 @@ async def book_concurrently(
     body = hourly(library, "A1", slot(days_ahead, "10:00", "12:00"))
     students = [api.headers["student"], api.headers["library_staff"], api.headers["super_admin"]]
     limits = httpx.Limits(max_connections=attempts, max_keepalive_connections=attempts)
-    async with httpx.AsyncClient(base_url=api.url, limits=limits, timeout=120) as client:
+    async with httpx.AsyncClient(base_url=api.url, limits=limits, timeout=600) as client:
         responses = await asyncio.gather(
             *(client.post("/api/v1/bookings", json=body, headers=students[i % 3]) for i in range(attempts))
         )
