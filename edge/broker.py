@@ -4,7 +4,8 @@ Anonymous access is off. A client is admitted only if it presents a known userna
 that verifies against the stored argon2 hash (or is the agent's own internal client). A device may
 publish only under its own `topic_prefix` and subscribe only to its own command topics.
 
-A device publishing more than `FloodLimit.messages_per_second` (sliding window, `limits`) is cut off:
+A device publishing more than `FloodLimit.messages_per_second` on average over a 10 s sliding window
+(`limits`; so a burst of up to 10 s worth passes whole) is cut off:
 its connection is closed, an alert is raised, and it may not reconnect for `cooldown_seconds`. The
 agent's own client is never limited. Mosquitto has no per-client publish rate limit (only
 `max_inflight_messages`, `max_queued_messages`, `message_size_limit`): see docs/reliability.md.
@@ -159,6 +160,7 @@ class FloodLimit:
 
 
 FloodHandler = Callable[[str], Awaitable[None]]
+FLOOD_WINDOW_SECONDS = 10  # averaging window: bursts (a reconnect, a batch of readings) are not floods
 
 
 class ClientRateLimiter:
@@ -166,7 +168,8 @@ class ClientRateLimiter:
 
     def __init__(self, limit: FloodLimit) -> None:
         self.limit = limit
-        self.item = RateLimitItemPerSecond(max(1, limit.messages_per_second))
+        rate = max(1, limit.messages_per_second)
+        self.item = RateLimitItemPerSecond(rate * FLOOD_WINDOW_SECONDS, FLOOD_WINDOW_SECONDS)
         self.storage = MemoryStorage()  # held here: `limits` keeps only weak references to storages
         self.limiter = SlidingWindowCounterRateLimiter(self.storage)
 
