@@ -158,7 +158,25 @@ def _migration_1(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migration_1]
+def _migration_2(db: sqlite_utils.Database) -> None:
+    """Seats of the library (synced from the cloud) for the kiosk's seat map and desk sales."""
+    db.table("seats").create(
+        {
+            "seat_id": str,
+            "short_id": str,
+            "label": str,
+            "zone_id": str,
+            "zone_name": str,
+            "seat_type": str,
+            "active": int,
+        },
+        pk="seat_id",
+        not_null={"short_id", "label"},
+    )
+    db.table("seats").create_index(["short_id"])
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migration_1, _migration_2]
 
 
 class Store:
@@ -351,6 +369,12 @@ class Store:
         """Drop per-minute telemetry older than the horizon (the cloud has its own copy)."""
         cursor = self.db.execute("DELETE FROM telemetry WHERE minute < ?", [iso(older_than)])
         return cursor.rowcount
+
+    # -- seats ----------------------------------------------------------------------------------
+    def seats(self) -> list[dict[str, Any]]:
+        """Every active seat, by zone then label (`active` as a bool)."""
+        rows = self.db.query("SELECT * FROM seats WHERE active = 1 ORDER BY zone_name, label")
+        return [dict(row) | {"active": bool(row["active"])} for row in rows]
 
     # -- passes, revocations, presence ------------------------------------------------------------
     def revoke(self, pass_id: str, reason: str, at: datetime) -> None:
