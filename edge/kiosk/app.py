@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from edge.kiosk import actions
+from edge.kiosk.seatmap import SEAT_STATE_NAMES
 from edge.kiosk.staff import (
     SESSION_COOKIE,
     SESSION_LIFETIME,
@@ -58,6 +59,7 @@ def create_kiosk_app(backend: KioskAgent) -> FastAPI:
     app = FastAPI(title="StudySpot kiosk", docs_url=None, redoc_url=None, openapi_url=None)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     templates = Jinja2Templates(directory=HERE / "templates")
+    templates.env.globals["seat_state_names"] = SEAT_STATE_NAMES
     throttle = LoginThrottle()
 
     def secret() -> str:
