@@ -130,7 +130,7 @@ async def test_staff_logs_in_and_sees_a_scan_arrive_live(
     await expect(seat).to_have_accessible_name(
         re.compile(r"Seat Q1: occupied, Asha Arriving until \d\d:\d\d")
     )
-    await expect(page.locator("#feed li.ok").first).to_contain_text("@ front-door")
+    await expect(page.locator("#feed li.ok").first).to_contain_text("Asha Arriving (seat Q1) @ front-door")
     await expect(page.locator("#occupancy")).to_have_text("1")
     await expect(arrivals).to_have_count(2)
     await expect(page.locator("#arrivals")).not_to_contain_text("Asha Arriving")
