@@ -117,14 +117,24 @@ def _battery_percent(value: str | None) -> int | None:
 
 
 def devices_panel(store: Store, zone: ZoneInfo) -> list[dict[str, Any]]:
-    """Every device: online/offline, last seen (local time), battery % where the device reports one."""
-    batteries = {
-        row["device_id"]: _battery_percent(row["value"])
-        for row in store.db.query("SELECT device_id, value FROM device_state WHERE entity = 'battery'")
-    }
+    """Every device: online/offline, a door's lock state, last seen (local time), battery % where reported."""
+    states = store.db.query(
+        "SELECT device_id, entity, value FROM device_state WHERE entity IN ('battery', 'lock')"
+    )
+    batteries: dict[str, int | None] = {}
+    locks: dict[str, str] = {}
+    for row in states:
+        if row["entity"] == "battery":
+            batteries[row["device_id"]] = _battery_percent(row["value"])
+        else:
+            locks[row["device_id"]] = str(row["value"])[:12]
     return [
         device
-        | {"last_seen_local": _local(device["last_seen"], zone), "battery": batteries.get(device["id"])}
+        | {
+            "last_seen_local": _local(device["last_seen"], zone),
+            "battery": batteries.get(device["id"]),
+            "lock": locks.get(device["id"]),
+        }
         for device in store.device_status()
     ]
 

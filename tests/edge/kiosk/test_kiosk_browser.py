@@ -135,6 +135,9 @@ async def test_staff_logs_in_and_sees_a_scan_arrive_live(
     await expect(arrivals).to_have_count(2)
     await expect(page.locator("#arrivals")).not_to_contain_text("Asha Arriving")
     await expect(page.locator("#devices tr", has_text="exit-scanner")).to_contain_text("15%")
+    await expect(page.locator("#devices tr", has_text="front-door")).to_contain_text(
+        re.compile(r"online · \w+")
+    )
     await expect(page.get_by_role("img", name=re.compile(r"^co2 today, from"))).to_be_visible()
 
     await seat.focus()  # the seat keeps focus through live updates, and Enter shows its details
