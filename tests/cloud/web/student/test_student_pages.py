@@ -9,10 +9,13 @@ import re
 import uuid
 import zoneinfo
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 from playwright.sync_api import Browser, Page, ViewportSize, expect
 
+from cloud.dashboard.student.router import hosted_checkouts
+from cloud.payments.gateways import RazorpayConfig, RazorpayGateway, StripeConfig, StripeGateway
 from tests.cloud.booking.helpers import now_slot
 from tests.cloud.conftest import TEST_PASSWORD
 from tests.cloud.web.student.conftest import LIBRARY_TZ, PUNE, StudentCloud
@@ -220,8 +223,34 @@ def test_near_me_waitlist_and_token_refresh(
     page.get_by_role("button", name="Leave waitlist").click()
     expect(page.locator("#toast")).to_have_text("You left the waitlist.")
     expect(page.locator("#waitlist")).to_contain_text("You are not waiting for any seat.")
+
+    # a booking left unpaid is paid later from My bookings, this time through the fake Stripe
+    page.goto(f"{student_cloud.url}/app/libraries/{library.id}")
+    choose_slot(page, "Hourly: ₹50.00 per hour", local_day(1), start="14:00", hours="1")
+    expect(page.locator("#seat option:not([disabled])")).to_have_count(4)
+    page.get_by_label("Seat", exact=True).select_option(library.seat("A3")["id"])
+    page.get_by_role("button", name="Book", exact=True).click()
+    expect(page.locator("#pay-summary")).to_contain_text("₹50.00")
+    page.get_by_role("link", name="My bookings").click()
+    unpaid = page.locator("li.booking.pending_payment")
+    expect(unpaid).to_contain_text("awaiting payment")
+    unpaid.get_by_label("Payment provider for seat A3").select_option("stripe")
+    unpaid.get_by_role("button", name="Pay", exact=True).click()
+    expect(page.get_by_role("heading", name="Fake Stripe checkout")).to_be_visible()
+    page.locator("#pay").click()
+    expect(page.locator("#pay-state")).to_contain_text("Booking confirmed: seat A3", timeout=20_000)
     assert blocked == []
     context.close()
+
+
+def test_only_local_fake_gateways_get_a_checkout_link() -> None:
+    fake = "http://127.0.0.1:9/razorpay"
+    gateways = {
+        "razorpay": RazorpayGateway(RazorpayConfig(key_id="rzp_test", key_secret="s", base_url=fake)),
+        "stripe": StripeGateway(StripeConfig(secret_key="sk_test")),  # the real API: no page of ours
+    }
+    request = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(payment_gateways=gateways)))
+    assert hosted_checkouts(request) == {"razorpay": "http://127.0.0.1:9/_fake/checkout/razorpay/"}  # type: ignore[arg-type]
 
 
 def test_pages_are_served_under_a_narrow_csp(student_cloud: StudentCloud) -> None:
