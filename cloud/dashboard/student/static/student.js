@@ -45,6 +45,11 @@ function slotText(start, end, timeZone) {
   return `${day}, ${when(start, timeZone, time)}–${when(end, timeZone, time)}`;
 }
 
+// a plain local date (YYYY-MM-DD) as "Fri, 27 Nov"
+function dayText(date) {
+  return when(`${date}T12:00:00Z`, "UTC", { weekday: "short", day: "numeric", month: "short" });
+}
+
 // today's date (YYYY-MM-DD) in a time zone
 function localDate(timeZone, date = new Date()) {
   return new Intl.DateTimeFormat("en-CA", { timeZone, year: "numeric", month: "2-digit", day: "2-digit" }).format(date);
@@ -302,7 +307,8 @@ pages.library = async () => {
   renderPlans(plans);
   const booking = new BookingForm(library, plans);
   booking.init();
-  showBestTime(library, localDate(library.timezone));
+  showBestTime(library, $("date").value);
+  $("date").addEventListener("change", () => showBestTime(library, $("date").value));
   new LiveSeats(library).start();
 };
 
@@ -318,10 +324,12 @@ function renderPlans(plans) {
 
 async function showBestTime(library, date) {
   const response = await api(`/api/v1/libraries/${library.id}/best-time?date=${date}`);
-  if (!response.ok || !response.data.suggestions) return; // 404 until the forecast exists: show nothing
-  const hint = response.data;
+  const hint = response.ok ? response.data : null;
+  // no forecast (404), a date out of its range (422) or nothing to say: show nothing
+  $("best-time").hidden = !hint || !(hint.hint || (hint.suggestions || []).length);
+  if ($("best-time").hidden) return;
   $("best-hint").textContent = hint.hint;
-  $("best-list").replaceChildren(...hint.suggestions.map((s) =>
+  $("best-list").replaceChildren(...(hint.suggestions || []).map((s) =>
     el("li", {}, `${slotText(s.start, s.end, library.timezone)}: about ${Math.round(s.expected_ratio * 100)}% full`)));
   $("best-time").hidden = false;
 }
@@ -445,12 +453,16 @@ class BookingForm {
     } else {
       $("price").textContent = `Price: ${money(plan.price_minor, plan.currency)}`;
     }
+    const asked = (this.asked = (this.asked || 0) + 1);
     const response = await api(`/api/v1/libraries/${this.library.id}/availability?${params}`);
+    if (asked !== this.asked) return; // a newer change is being looked up: only the latest answer counts
     const seats = response.ok ? response.data.seats : [];
     const free = seats.filter((seat) => seat.free);
+    const chosen = $("seat").value;
     $("seat").replaceChildren(...seats.map((seat) =>
       el("option", { value: seat.seat_id, disabled: !seat.free }, `${seat.label} · ${seat.zone}${seat.free ? "" : " (taken)"}`)));
-    if (free.length) $("seat").value = free[0].seat_id;
+    const keep = free.find((seat) => seat.seat_id === chosen) || free[0];
+    if (keep) $("seat").value = keep.seat_id;
     $("waitlist-box").hidden = !(plan.kind === "day_pass" && response.ok && free.length === 0);
     $("book-error").textContent = response.ok ? "" : errorText(response);
   }
@@ -661,7 +673,7 @@ async function loadWaitlist(names, libraryName) {
     return;
   }
   $("waitlist").replaceChildren(...entries.map((entry) => el("li", { class: "row" },
-    el("span", {}, `${names[entry.library_id]}: day pass on ${entry.day}`),
+    el("span", {}, `${names[entry.library_id]}: day pass on ${dayText(entry.day)}`),
     el("button", {
       type: "button", class: "secondary",
       onclick: async () => {

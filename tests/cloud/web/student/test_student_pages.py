@@ -30,14 +30,15 @@ PASS_FULL_SCREEN = (
     "() => document.fullscreenElement?.id === 'pass'"
     " || document.getElementById('pass').classList.contains('full')"
 )
-# re-enables a seat the form shows as taken, as a student racing another one would have it
-FORCE_SEAT = (
-    "(select, id) => { select.querySelector(`option[value='${id}']`).disabled = false; select.value = id }"
-)
 
 
 def local_day(days_ahead: int) -> str:
     return (dt.datetime.now(zoneinfo.ZoneInfo(LIBRARY_TZ)).date() + dt.timedelta(days=days_ahead)).isoformat()
+
+
+def local_instant(days_ahead: int, hour: int) -> str:
+    day = dt.date.fromisoformat(local_day(days_ahead))
+    return dt.datetime.combine(day, dt.time(hour), tzinfo=zoneinfo.ZoneInfo(LIBRARY_TZ)).isoformat()
 
 
 def snap(page: Page, artifacts_dir: Path, name: str) -> None:
@@ -137,11 +138,23 @@ def test_student_journey_search_book_pay_pass_cancel(
     page.wait_for_function(PASS_FULL_SCREEN)
     snap(page, artifacts_dir, "pass")
 
-    # the same seat and time again: 409 with alternatives, one of which is booked, paid, then cancelled
+    # another student takes the chosen seat while the form is open: 409 with alternatives, one of
+    # which is booked, paid, then cancelled with its refund shown
     page.goto(f"{student_cloud.url}/app/libraries/{library.id}")
-    choose_slot(page, hourly, tomorrow)
-    expect(page.locator("#seat option:not([disabled])")).to_have_count(3)
-    page.locator("#seat").evaluate(FORCE_SEAT, library.seat("A1")["id"])
+    choose_slot(page, hourly, tomorrow, start="14:00")
+    expect(page.locator("#seat option:not([disabled])")).to_have_count(4)
+    page.get_by_label("Seat", exact=True).select_option(library.seat("A2")["id"])
+    raced = httpx.post(
+        f"{student_cloud.url}/api/v1/bookings",
+        json={
+            "plan_id": library.plans["Hourly"]["id"],
+            "seat_id": library.seat("A2")["id"],
+            "start": local_instant(1, 14),
+            "end": local_instant(1, 16),
+        },
+        headers={"Authorization": other["Authorization"]},
+    )
+    assert raced.status_code == 201, raced.text
     page.get_by_role("button", name="Book", exact=True).click()
     expect(page.locator("#book-error")).not_to_be_empty()
     alternative = page.locator("#alt-list button").first
@@ -153,7 +166,7 @@ def test_student_journey_search_book_pay_pass_cancel(
     page.get_by_role("link", name="My bookings").first.click()
     expect(page.locator("li.booking")).to_have_count(2)
     snap(page, artifacts_dir, "bookings")
-    second = page.locator("li.booking", has_not_text="seat A1").first
+    second = page.locator("li.booking", has_not_text="10:00").first
     second.get_by_role("button", name="Cancel booking").click()
     second.get_by_role("button", name="Yes, cancel").click()
     expect(page.locator("li.booking.cancelled .note")).to_have_text("Cancelled. Refund: ₹100.00.")
@@ -217,7 +230,8 @@ def test_near_me_waitlist_and_token_refresh(
     # an access token that no longer verifies: the page refreshes it and carries on
     page.evaluate("sessionStorage.setItem('studyspot.access', 'expired.token.value')")
     page.goto(f"{student_cloud.url}/app/bookings")
-    expect(page.locator("#waitlist")).to_contain_text(f"Sunrise Library: day pass on {day}")
+    day_text = dt.date.fromisoformat(day).strftime("%a, %-d %b")
+    expect(page.locator("#waitlist")).to_contain_text(f"Sunrise Library: day pass on {day_text}")
     expect(page.locator("#bookings-status")).to_have_text("No bookings yet.")
     snap(page, artifacts_dir, "bookings-waitlist")
     page.get_by_role("button", name="Leave waitlist").click()
@@ -226,7 +240,7 @@ def test_near_me_waitlist_and_token_refresh(
 
     # a booking left unpaid is paid later from My bookings, this time through the fake Stripe
     page.goto(f"{student_cloud.url}/app/libraries/{library.id}")
-    choose_slot(page, "Hourly: ₹50.00 per hour", local_day(1), start="14:00", hours="1")
+    choose_slot(page, "Hourly: ₹50.00 per hour", local_day(3), start="18:00", hours="1")
     expect(page.locator("#seat option:not([disabled])")).to_have_count(4)
     page.get_by_label("Seat", exact=True).select_option(library.seat("A3")["id"])
     page.get_by_role("button", name="Book", exact=True).click()
