@@ -375,6 +375,7 @@ class LiveSeats {
     if (event.code === 4401 && !this.retried) {
       this.retried = true;
       if (await refreshTokens()) this.connect();
+      else this.fromAvailability();
       return;
     }
     if (event.code !== 4404) setTimeout(() => this.connect(), 5000);
@@ -417,6 +418,12 @@ class BookingForm {
   }
 
   init() {
+    if (!this.plans.length) {
+      $("book-form").hidden = true;
+      $("book-error").textContent = "This library sells no hourly or day passes online: ask at the desk.";
+      $("book-form").after($("book-error"));
+      return;
+    }
     $("plan").replaceChildren(...this.plans.map((plan) => el("option", { value: plan.id }, planText(plan))));
     $("date").value = localDate(this.tz);
     $("date").min = localDate(this.tz);
@@ -645,7 +652,7 @@ function bookingItem(booking, libraryName, note, cancel) {
     el("p", {}, el("span", { class: `status ${booking.status}` }, STATUS_LABELS[booking.status] || booking.status),
       ` · ${money(booking.price_minor, booking.currency)}`),
     note ? el("p", { class: "note" }, note) : null,
-    actions);
+    actions.childElementCount ? actions : null);
 }
 
 function cancelControl(booking, cancel) {

@@ -202,11 +202,13 @@ def test_near_me_waitlist_and_token_refresh(
     page = context.new_page()
     blocked = watch_csp(page)
 
-    page.goto(f"{student_cloud.url}/app/login?next=/app/search")
+    page.goto(f"{student_cloud.url}/app/bookings")  # not logged in: to the login page and back
+    expect(page).to_have_url(re.compile(r"/app/login\?next=%2Fapp%2Fbookings$"))
     page.get_by_label("Email", exact=True).first.fill(student["email"])
     page.get_by_label("Password", exact=True).fill(TEST_PASSWORD)
     page.get_by_label("Password", exact=True).press("Enter")
-    expect(page).to_have_url(re.compile(r"/app/search$"))
+    expect(page).to_have_url(re.compile(r"/app/bookings$"))
+    page.get_by_role("link", name="Search", exact=True).click()
     page.get_by_role("button", name="Near me").click()
     expect(page.get_by_role("button", name="Near me")).to_have_attribute("aria-pressed", "true")
     expect(page.locator("#results")).to_contain_text("1.1 km away")
