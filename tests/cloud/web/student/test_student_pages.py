@@ -42,9 +42,10 @@ def local_instant(days_ahead: int, hour: int) -> str:
 
 
 def snap(page: Page, artifacts_dir: Path, name: str) -> None:
-    """Full-page screenshots at both sizes; the page is left at the phone size."""
+    """Full-page screenshots at both sizes, none scrolling sideways; leaves the page at the phone size."""
     for size in (DESKTOP, PHONE):
         page.set_viewport_size(size)
+        assert page.evaluate("document.documentElement.scrollWidth") <= size["width"], name
         page.screenshot(
             path=artifacts_dir / f"student-{name}-{size['width']}x{size['height']}.png", full_page=True
         )
@@ -89,6 +90,8 @@ def test_student_journey_search_book_pay_pass_cancel(
 
     page.goto(f"{student_cloud.url}/app/login")
     snap(page, artifacts_dir, "login")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
     page.get_by_label("Full name").fill("Riya Sharma")
     page.get_by_label("Email", exact=True).last.fill(f"riya-{uuid.uuid4().hex[:6]}@example.com")
     page.get_by_label("Password (at least 8 characters)").fill(TEST_PASSWORD)
