@@ -504,7 +504,8 @@ class BookingForm {
     this.booked(response.data);
   }
 
-  showConflict(response) {
+  async showConflict(response) {
+    await this.refresh(); // the seat list was stale: show what is free now
     $("book-error").textContent = errorText(response);
     const alternatives = (response.data.error.details || {}).alternatives || [];
     if (this.plan().kind === "day_pass" && !alternatives.length) $("waitlist-box").hidden = false;
