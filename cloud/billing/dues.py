@@ -351,7 +351,8 @@ def reinstate(session: Session, due: SubscriptionDue, sub: Subscription, now: dt
     if plan is None:
         return False
     start = max(due.period_start, local_today(library, now))
-    days = _period_days(library, plan, start, due.period_end, now)
+    held = _active_days(session, sub, library)  # days not cancelled by the suspension (already over)
+    days = [day for day in _period_days(library, plan, start, due.period_end, now) if day not in held]
     for seat_id in _seats_to_try(session, sub):
         sub.seat_id = seat_id
         rows = subscriptions._day_rows(sub, library, plan, days, BookingStatus.CONFIRMED.value, now)
@@ -364,6 +365,16 @@ def reinstate(session: Session, due: SubscriptionDue, sub: Subscription, now: dt
         return True
     sub.status = SubscriptionStatus.CANCELLED.value
     return False
+
+
+def _active_days(session: Session, sub: Subscription, library: LibraryRecord) -> set[dt.date]:
+    tz = timing.zone_of(library.timezone)
+    rows = session.scalars(
+        select(Booking).where(
+            Booking.subscription_id == sub.id, Booking.status.in_([s.value for s in ACTIVE_STATUSES])
+        )
+    )
+    return {timing.local_date(row.start, tz) for row in rows}
 
 
 def _seats_to_try(session: Session, sub: Subscription) -> list[uuid.UUID]:
