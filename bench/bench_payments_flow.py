@@ -38,6 +38,7 @@ FLOWS = 60
 WEBHOOKS = 300
 WEBHOOK_CLIENTS = 8
 SEATS = 40
+STUDENTS = 8  # each may hold at most 100 active bookings
 PRICE_MINOR = 5000
 
 
@@ -53,8 +54,8 @@ def _serve(app: FastAPI) -> tuple[uvicorn.Server, threading.Thread, str]:
     return server, thread, f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
-def _seed(app: FastAPI) -> tuple[str, list[str], dict[str, str]]:
-    """A 24-hour library with SEATS seats, a paid hourly plan and one student token."""
+def _seed(app: FastAPI) -> tuple[str, list[str], list[dict[str, str]]]:
+    """A 24-hour library with SEATS seats, a paid hourly plan and STUDENTS student tokens."""
     with app.state.session_factory() as session:
         platform_scope(session)
         tenant, _ = tenancy.create_tenant(
@@ -64,9 +65,7 @@ def _seed(app: FastAPI) -> tuple[str, list[str], dict[str, str]]:
         library = tenancy.create_library(session, tenant.id, name="Pay Library", timezone="Asia/Kolkata")
         seats = tenancy.add_seats(session, library, [f"P{i:03d}" for i in range(SEATS)])
         session.execute(
-            text(
-                "UPDATE libraries SET max_active_bookings = 10000, booking_window_days = 365 WHERE id = :id"
-            ),
+            text("UPDATE libraries SET max_active_bookings = 100, booking_window_days = 365 WHERE id = :id"),
             {"id": library.id},
         )
         plan_id = session.execute(
@@ -76,10 +75,19 @@ def _seed(app: FastAPI) -> tuple[str, list[str], dict[str, str]]:
             ),
             {"t": tenant.id, "l": library.id, "price": PRICE_MINOR},
         ).scalar_one()
-        student = identity.create_user(session, "payer@paybench.example", None)
+        students = [
+            identity.create_user(session, f"payer{i}@paybench.example", None) for i in range(STUDENTS)
+        ]
         session.commit()
-        token = app.state.tokens.issue(student.id, None, Role.STUDENT, permissions_of(Role.STUDENT))
-        return str(plan_id), [str(seat.id) for seat in seats], {"Authorization": f"Bearer {token}"}
+        tokens = [
+            app.state.tokens.issue(student.id, None, Role.STUDENT, permissions_of(Role.STUDENT))
+            for student in students
+        ]
+        return (
+            str(plan_id),
+            [str(seat.id) for seat in seats],
+            [{"Authorization": f"Bearer {t}"} for t in tokens],
+        )
 
 
 class _Slots:
@@ -157,9 +165,12 @@ async def _webhook_rate(
     fakes: RunningFakeGateways,
     slots: _Slots,
     plan_id: str,
-    headers: dict[str, str],
+    headers: list[dict[str, str]],
 ) -> tuple[float, list[float]]:
-    orders = [(await _book_and_order(client, slots.next(plan_id), headers))[1] for _ in range(WEBHOOKS)]
+    orders = [
+        (await _book_and_order(client, slots.next(plan_id), headers[n % STUDENTS]))[1]
+        for n in range(WEBHOOKS)
+    ]
     secret = fakes.config.razorpay_webhook_secret
     events = [_captured_event(order, secret) for order in orders]
     latencies: list[float] = []
@@ -183,9 +194,11 @@ async def _measure(url: str, app: FastAPI, fakes: RunningFakeGateways) -> list[B
     plan_id, seats, headers = await asyncio.to_thread(_seed, app)
     slots = _Slots(seats)
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
-        for _ in range(5):  # warm-up
-            await _one_flow(client, fakes, slots.next(plan_id), headers)
-        flows = [await _one_flow(client, fakes, slots.next(plan_id), headers) for _ in range(FLOWS)]
+        for n in range(5):  # warm-up
+            await _one_flow(client, fakes, slots.next(plan_id), headers[n % STUDENTS])
+        flows = [
+            await _one_flow(client, fakes, slots.next(plan_id), headers[n % STUDENTS]) for n in range(FLOWS)
+        ]
         rate, latencies = await _webhook_rate(client, fakes, slots, plan_id, headers)
     flow_median, flow_p99 = summarize(flows)
     hook_median, hook_p99 = summarize(latencies)
