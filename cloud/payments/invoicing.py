@@ -86,10 +86,9 @@ def supplier_of(session: Session, tenant_id: uuid.UUID, settings: InvoiceSetting
 
 
 def supplier_configured(session: Session, tenant_id: uuid.UUID) -> bool:
-    return (
-        tenant_billing.get_billing(session, tenant_id) is not None
-        or InvoiceSettings().supplier_gstin is not None
-    )
+    if InvoiceSettings().supplier_gstin is not None:
+        return True
+    return tenant_billing.get_billing(session, tenant_id) is not None
 
 
 def _customer(session: Session, payment: Payment, supplier: Supplier) -> InvoiceParty:
