@@ -194,6 +194,14 @@ def advance_due(session: Session, due_id: uuid.UUID, now: dt.datetime, settings:
     if due is None or due.status not in open_unpaid:
         session.rollback()
         return _Advance()
+    sub = session.get(Subscription, due.subscription_id)
+    if sub is None or sub.status in (SubscriptionStatus.EXPIRED, SubscriptionStatus.CANCELLED):
+        due.status = DueStatus.CANCELLED.value  # e.g. a first period whose hold ran out unpaid
+        session.commit()
+        return _Advance()
+    if sub.status == SubscriptionStatus.PENDING_PAYMENT:
+        session.rollback()  # held for minutes only: the hold expiry decides, not reminders
+        return _Advance()
     library = booking_service.load_library(session, due.library_id)
     today = local_today(library, now)
     target = status_on(due, today, settings.grace_days)

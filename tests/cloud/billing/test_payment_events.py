@@ -10,6 +10,7 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from cloud.booking.jobs import run_booking_jobs
 from cloud.identity.roles import Role
 from cloud.payments.gateways.razorpay import sign_webhook as sign_razorpay
 from tests.cloud.booking.conftest import LibrarySetup
@@ -81,6 +82,11 @@ async def test_renewal_order_refuses_others_and_expired_holds(
     assert foreign.status_code == 404
     unknown = await http.post(path, json={"provider": "paypal"}, headers=student.headers)
     assert unknown.status_code == 422 and "error" in unknown.json()
+    ordered = await http.post(path, json={"provider": "razorpay"}, headers=student.headers)
+    assert ordered.status_code == 201 and ordered.json()["amount_minor"] == 150000, ordered.text
+    assert [
+        d["status"] for d in (await http.get("/api/v1/users/me/dues", headers=student.headers)).json()
+    ] == ["due"]
     owner_session.execute(
         text("UPDATE bookings SET hold_expires_at = now() - interval '1 minute' WHERE subscription_id = :id"),
         {"id": sub["id"]},
@@ -88,6 +94,14 @@ async def test_renewal_order_refuses_others_and_expired_holds(
     owner_session.commit()
     expired = await http.post(path, json={"provider": "razorpay"}, headers=student.headers)
     assert expired.status_code == 409 and expired.json()["error"]["code"] == "hold_expired"
+    run_booking_jobs(payflow.app.state)  # the hold expires: the subscription and its due are over
+    assert (await http.get("/api/v1/users/me/dues", headers=student.headers)).json() == []
+    dues_messages = (
+        "SELECT count(*) FROM notification_outbox WHERE recipient_user_id = :u AND kind LIKE 'dues%'"
+    )
+    assert _count(owner_session, dues_messages, u=student.id) == 0
+    gone = await http.post(path, json={"provider": "razorpay"}, headers=student.headers)
+    assert gone.status_code == 409 and gone.json()["error"]["code"] == "nothing_due"
     missing = await http.post(
         f"/api/v1/subscriptions/{uuid.uuid4()}/renewal-order",
         json={"provider": "razorpay"},
