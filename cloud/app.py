@@ -19,6 +19,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from cloud import crypto
 from cloud.audit.router import router as audit_router
+from cloud.billing.router import router as billing_router
 from cloud.booking.router import router as booking_router
 from cloud.catalog.router import router as catalog_router
 from cloud.config import CloudSettings
@@ -85,6 +86,7 @@ def create_app(settings: CloudSettings) -> FastAPI:
     app.include_router(fleet_router)
     app.include_router(notifications_router)
     app.include_router(payments_router)
+    app.include_router(billing_router)
     app.include_router(student_pages_router)
     _install_middleware(app, settings)
     return app
