@@ -64,23 +64,27 @@ class DeskSales:
 
     # -- what can be sold -----------------------------------------------------------------------
     def seats(self) -> list[dict[str, Any]]:
-        """Seats to sell: the synced seat list when the store has one, else those named by passes."""
-        listing = getattr(self.store, "seats", None)
-        if callable(listing):
+        """Seats to sell: the synced seat list (`Store.seats()`), else — before the first seat sync —
+        the seats that passes name."""
+        synced = self.store.seats()
+        if synced:
             return [
-                {
-                    "seat_id": str(seat["seat_id"]),
-                    "label": seat["label"],
-                    "zone_name": seat.get("zone_name", ""),
-                }
-                for seat in listing()
-                if seat.get("active", True)
+                {"seat_id": seat["seat_id"], "label": seat["label"], "zone_name": seat["zone_name"] or ""}
+                for seat in synced
             ]
         rows = self.store.db.query(
             "SELECT seat_id, max(seat_label) AS label FROM passes WHERE seat_label != '' AND seat_id != ''"
             " GROUP BY seat_id ORDER BY label"
         )
         return [{"seat_id": row["seat_id"], "label": row["label"], "zone_name": ""} for row in rows]
+
+    def seats_synced(self) -> bool:
+        return bool(self.store.seats())
+
+    def taken_now(self, now: datetime) -> set[str]:
+        """Seat ids with an active pass (online booking or walk-in) covering `now`."""
+        soon = now + timedelta(minutes=1)
+        return {seat["seat_id"] for seat in self.seats() if self._taken(seat["seat_id"], now, soon)}
 
     def plans(self) -> list[dict[str, Any]]:
         """Plans a walk-in can buy (hourly and day passes; monthly shifts are sold online)."""
@@ -98,7 +102,7 @@ class DeskSales:
         for seat in self.seats():
             if wanted and (seat["seat_id"] == wanted or seat["label"].casefold() == wanted.casefold()):
                 return seat
-        if _is_uuid(wanted):  # a seat the edge has no data on yet: the cloud checks it on sync
+        if not self.seats_synced() and _is_uuid(wanted):  # no seat list yet: the cloud checks it on sync
             return {"seat_id": str(uuid.UUID(wanted)), "label": wanted[:8], "zone_name": ""}
         raise SaleRefused(f"unknown seat {wanted!r}" if wanted else "pick a seat")
 

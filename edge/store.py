@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -158,7 +158,25 @@ def _migration_1(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migration_1]
+def _migration_2(db: sqlite_utils.Database) -> None:
+    """Seats of the library (synced from the cloud) for the kiosk's seat map and desk sales."""
+    db.table("seats").create(
+        {
+            "seat_id": str,
+            "short_id": str,
+            "label": str,
+            "zone_id": str,
+            "zone_name": str,
+            "seat_type": str,
+            "active": int,
+        },
+        pk="seat_id",
+        not_null={"short_id", "label"},
+    )
+    db.table("seats").create_index(["short_id"])
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migration_1, _migration_2]
 
 
 class Store:
@@ -352,6 +370,12 @@ class Store:
         cursor = self.db.execute("DELETE FROM telemetry WHERE minute < ?", [iso(older_than)])
         return cursor.rowcount
 
+    # -- seats ----------------------------------------------------------------------------------
+    def seats(self) -> list[dict[str, Any]]:
+        """Every active seat, by zone then label (`active` as a bool)."""
+        rows = self.db.query("SELECT * FROM seats WHERE active = 1 ORDER BY zone_name, label")
+        return [dict(row) | {"active": bool(row["active"])} for row in rows]
+
     # -- passes, revocations, presence ------------------------------------------------------------
     def revoke(self, pass_id: str, reason: str, at: datetime) -> None:
         self.db.table("revocations").upsert(
@@ -461,16 +485,24 @@ class Store:
     def open_alerts(self) -> Iterator[dict[str, Any]]:
         return self.db.query("SELECT * FROM alerts WHERE cleared_at IS NULL ORDER BY raised_at DESC LIMIT 50")
 
-    def energy_since(self, device_id: str, since: datetime) -> float:
-        """kWh used since `since`, from the meter's cumulative `energy` readings per minute."""
-        row = self.db.execute(
+    def energy_since(self, device_id: str, since: datetime, until: datetime | None = None) -> float:
+        """kWh used from `since` (to before `until`), from the meter's cumulative `energy` readings per
+        minute: the highest reading in the window less the last one before it (or the window's lowest)."""
+        before = iso(until) if until is not None else None
+        window = self.db.execute(
             "SELECT min(minimum), max(maximum) FROM telemetry WHERE device_id = ? AND metric = 'energy'"
-            " AND minute >= ?",
-            [device_id, iso(since - timedelta(minutes=1))],
+            " AND minute >= ? AND (? IS NULL OR minute < ?)",
+            [device_id, iso(since), before, before],
         ).fetchone()
-        if row is None or row[0] is None:
+        if window is None or window[0] is None:
             return 0.0
-        return float(row[1] - row[0])
+        previous = self.db.execute(
+            "SELECT last FROM telemetry WHERE device_id = ? AND metric = 'energy' AND minute < ?"
+            " ORDER BY minute DESC LIMIT 1",
+            [device_id, iso(since)],
+        ).fetchone()
+        baseline = previous[0] if previous is not None else window[0]
+        return max(0.0, float(window[1] - baseline))  # a meter that restarted from 0 reads below it
 
 
 def _device(row: dict[str, Any]) -> DeviceRecord:

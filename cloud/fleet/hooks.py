@@ -5,7 +5,7 @@
   is logged and the event stays unconsumed for `pending_checkins` instead of failing the batch).
   If `cloud.booking.service` defines `record_edge_checkin(session, checkin) -> bool`, it is called
   as a hook too.
-- Passes, revocations and plans for the pull come from registered pass sources.
+- Passes, revocations, plans and seats for the pull come from registered pass sources.
 - Other pushed event kinds (desk sales) may have one event handler each, called in a savepoint for a
   new event before it is stored; raising `EventRejected` rejects the event (dead letter at the edge).
   After-push callbacks run once the push transaction committed (e.g. refunds sent to a gateway).
@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from cloud.fleet.models import EdgeEventRow
 from cloud.models_common import utcnow
-from shared.sync import PassRecord, PlanRecord, Revocation
+from shared.sync import PassRecord, PlanRecord, Revocation, SeatRecord
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class PullWindow:
     horizon: dt.datetime
 
 
-PullItem = tuple[dt.datetime, PassRecord | Revocation | PlanRecord]  # (row's updated_at, record)
+PullItem = tuple[dt.datetime, PassRecord | Revocation | PlanRecord | SeatRecord]  # (row's updated_at, record)
 PassSource = Callable[[Session, PullWindow], Iterable[PullItem]]
 
 _checkin_hooks: list[CheckinHook] = []

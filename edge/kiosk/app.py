@@ -20,6 +20,7 @@ from fastapi.templating import Jinja2Templates
 
 from edge.kiosk import actions
 from edge.kiosk.sales import install_sales
+from edge.kiosk.seatmap import SEAT_STATE_NAMES
 from edge.kiosk.staff import (
     SESSION_COOKIE,
     SESSION_LIFETIME,
@@ -60,6 +61,7 @@ def create_kiosk_app(backend: KioskAgent) -> FastAPI:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     install_sales(app, backend)
     templates = Jinja2Templates(directory=HERE / "templates")
+    templates.env.globals["seat_state_names"] = SEAT_STATE_NAMES
     throttle = LoginThrottle()
 
     def secret() -> str:

@@ -45,7 +45,8 @@ def install_sales(app: FastAPI, backend: KioskAgent) -> None:
         zone = library_zone(backend)
         recent = [sale | receipt_lines(sale, zone) for sale in desk.recent()]
         context = {
-            "staff": staff, "seats": desk.seats(), "plans": desk.plans(), "recent": recent, "error": error,
+            "staff": staff, "seats": desk.seats(), "seat_picker": desk.seats_synced(),
+            "taken": desk.taken_now(utcnow()), "plans": desk.plans(), "recent": recent, "error": error,
             "form": form or {}, "queue_depth": desk.store.outbox_depth(),
         }  # fmt: skip
         return templates.TemplateResponse(request, "sale.html", context, status_code=status)

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, time
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from edge.config import EdgeConfig
 from edge.doors import DoorService
 from edge.events import EventBus
-from edge.store import Store, iso, utcnow
+from edge.kiosk.charts import energy_panel, environment_panel
+from edge.kiosk.seatmap import BookingTiming, expected_arrivals, seat_map, todays_passes
+from edge.store import Store, utcnow
 
 FEED_SIZE = 20
-SPARK_POINTS = 120
-SPARK_WIDTH, SPARK_HEIGHT = 240, 48
-ENV_METRICS = ("co2", "temperature")
 
 
 class KioskAgent(Protocol):
@@ -98,9 +97,17 @@ def checkin_feed(store: Store, events: EventBus | None, zone: ZoneInfo) -> list[
     return [item | {"local": _local(item["at"], zone)} for item in feed[:FEED_SIZE]]
 
 
+def _battery_percent(value: str | None) -> int | None:
+    try:
+        return max(0, min(100, round(float(value)))) if value is not None else None
+    except (ValueError, OverflowError):  # garbage or nan/inf from a device
+        return None
+
+
 def devices_panel(store: Store, zone: ZoneInfo) -> list[dict[str, Any]]:
+    """Every device: online/offline, last seen (local time), battery % where the device reports one."""
     batteries = {
-        row["device_id"]: row["value"]
+        row["device_id"]: _battery_percent(row["value"])
         for row in store.db.query("SELECT device_id, value FROM device_state WHERE entity = 'battery'")
     }
     return [
@@ -108,6 +115,14 @@ def devices_panel(store: Store, zone: ZoneInfo) -> list[dict[str, Any]]:
         | {"last_seen_local": _local(device["last_seen"], zone), "battery": batteries.get(device["id"])}
         for device in store.device_status()
     ]
+
+
+def booking_timing(agent: KioskAgent) -> BookingTiming:
+    settings = agent.config.kiosk
+    return BookingTiming(
+        checkin_open=timedelta(minutes=settings.checkin_open_minutes),
+        no_show_grace=timedelta(minutes=settings.no_show_grace_minutes),
+    )
 
 
 def sync_panel(store: Store) -> dict[str, Any]:
@@ -125,53 +140,14 @@ def sync_panel(store: Store) -> dict[str, Any]:
     }
 
 
-def sparkline(values: list[float]) -> str:
-    """SVG polyline points for `values` scaled into the sparkline box (empty when fewer than 2)."""
-    if len(values) < 2:
-        return ""
-    step = max(1, -(-len(values) // SPARK_POINTS))  # ceiling: never more than SPARK_POINTS
-    sampled = values[::step]
-    low, high = min(sampled), max(sampled)
-    span = (high - low) or 1.0
-    last = len(sampled) - 1
-    return " ".join(
-        f"{index * SPARK_WIDTH / last:.1f},{SPARK_HEIGHT - (value - low) * SPARK_HEIGHT / span:.1f}"
-        for index, value in enumerate(sampled)
-    )
-
-
-def environment_panel(store: Store, zone: ZoneInfo, now: datetime) -> list[dict[str, Any]]:
-    midnight = datetime.combine(now.astimezone(zone).date(), time(0), zone).astimezone(UTC)
-    sensors = store.db.query("SELECT id FROM devices WHERE kind = 'env' ORDER BY id")
-    panel = []
-    for sensor in sensors:
-        for metric in ENV_METRICS:
-            rows = list(
-                store.db.query(
-                    "SELECT total, count, last FROM telemetry WHERE device_id = ? AND metric = ?"
-                    " AND minute >= ? ORDER BY minute",
-                    [sensor["id"], metric, iso(midnight)],
-                )
-            )
-            values = [row["total"] / row["count"] for row in rows if row["count"]]
-            panel.append(
-                {
-                    "device_id": sensor["id"],
-                    "metric": metric,
-                    "latest": rows[-1]["last"] if rows else None,
-                    "points": sparkline(values),
-                    "low": min(values) if values else None,
-                    "high": max(values) if values else None,
-                }
-            )
-    return panel
-
-
 def snapshot(agent: KioskAgent) -> dict[str, Any]:
     store = agent.store
     if store is None:
         return {"ready": False}
     zone = library_zone(agent)
+    now = utcnow()
+    timing = booking_timing(agent)
+    today = todays_passes(store, now, zone, timing)
     return {
         "ready": True,
         "library_id": agent.config.library_id,
@@ -182,5 +158,8 @@ def snapshot(agent: KioskAgent) -> dict[str, Any]:
         "alerts": [alert | {"local": _local(alert["raised_at"], zone)} for alert in store.open_alerts()],
         "sync": sync_panel(store)
         | {"last_success_local": _local(store.get_setting("sync_last_success"), zone)},
-        "environment": environment_panel(store, zone, utcnow()),
+        "environment": environment_panel(store, zone, now),
+        "energy": energy_panel(store, zone, now),
+        "seat_map": seat_map(store, today, now, zone, timing.no_show_grace),
+        "arrivals": expected_arrivals(today, now, zone, timing.no_show_grace),
     }

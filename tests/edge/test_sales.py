@@ -12,7 +12,7 @@ import pytest
 from edge.sales import DeskSales, SaleForm, SaleRefused
 from edge.store import Store, iso
 from edge.sync_store import SyncStore
-from shared.sync import PlanRecord, PullResponse, WalkinBookingPayload, walkin_booking_id
+from shared.sync import PlanRecord, PullResponse, SeatRecord, WalkinBookingPayload, walkin_booking_id
 
 ZONE = ZoneInfo("Asia/Kolkata")
 NOW = datetime(2026, 11, 24, 14, 3, 27, tzinfo=UTC)  # 19:33 in Kolkata
@@ -96,3 +96,21 @@ def test_bad_sales_are_refused_and_leave_nothing(
         DeskSales(store).sell(form(**changes), STAFF, NOW, ZONE)
     assert store.pending_outbox() == [] and DeskSales(store).recent() == []
     assert store.get_setting("sale_receipt_seq") is None
+
+
+def test_once_seats_are_synced_only_those_sell(store: Store) -> None:
+    cabin = uuid.uuid4()
+    seats = [
+        SeatRecord(id=uuid.UUID(SEAT), label="A-12", zone_name="Quiet"),
+        SeatRecord(id=cabin, label="B-3", zone_name="Cabins"),
+    ]
+    SyncStore(store).apply_pull(PullResponse(cursor="c2", seats=seats))
+    sales = DeskSales(store)
+    assert [(seat["zone_name"], seat["label"]) for seat in sales.seats()] == [
+        ("Cabins", "B-3"),
+        ("Quiet", "A-12"),
+    ]
+    with pytest.raises(SaleRefused, match="unknown seat"):
+        sales.sell(form(seat=str(uuid.uuid4())), STAFF, NOW, ZONE)
+    sales.sell(form(seat="b-3"), STAFF, NOW, ZONE)
+    assert sales.taken_now(NOW + timedelta(minutes=5)) == {str(cabin)}

@@ -215,22 +215,30 @@ async def test_offline_walkin_is_reconciled_once(live_cloud: LiveCloud, hall: Ha
 
 
 async def test_bad_sales_become_dead_letters(live_cloud: LiveCloud, hall: Hall, edge: Store) -> None:
-    sale = await sell(edge, hall, str(uuid.uuid4()))  # a seat id the cloud does not know
-    await push(edge)
-    (dead,) = edge.db.query("SELECT * FROM sync_dead_letters")
-    assert dead["reason"] == "unknown seat for this library"
-    assert (
-        one(
-            live_cloud,
-            "SELECT count(*) AS n FROM payments WHERE receipt_number = :r",
-            r=sale["receipt_number"],
-        )["n"]
-        == 0
+    now = utcnow()
+    unknown_seat = {
+        "receipt_number": "0badc0de-000001", "plan_id": str(hall.plan_id), "amount_minor": 5000,
+        "currency": "INR", "method": "cash", "staff_user_id": str(hall.tenant.owner_id),
+        "sold_at": now.isoformat(), "seat_id": str(uuid.uuid4()), "start": now.isoformat(),
+        "end": (now + timedelta(hours=1)).isoformat(),
+    }  # fmt: skip
+    edge.enqueue("walkin_booking", unknown_seat)
+    edge.enqueue(
+        "walkin_booking",
+        unknown_seat | {"seat_id": str(hall.seats["C1"]), "staff_user_id": str(uuid.uuid4())},
     )
     edge.enqueue("walkin_booking", {"receipt_number": "nope", "amount_minor": -5})
     await push(edge)
-    reasons = [row["reason"] for row in edge.db.query("SELECT reason FROM sync_dead_letters")]
-    assert any(reason.startswith("invalid walkin_booking:") for reason in reasons)
+    reasons = sorted(row["reason"] for row in edge.db.query("SELECT reason FROM sync_dead_letters"))
+    assert reasons[1:] == [
+        "the selling staff member is not staff of this library",
+        "unknown seat for this library",
+    ]
+    assert reasons[0].startswith("invalid walkin_booking:")
+    assert (
+        one(live_cloud, "SELECT count(*) AS n FROM payments WHERE receipt_number = '0badc0de-000001'")["n"]
+        == 0
+    )
 
 
 async def test_conflict_moves_the_online_booking(live_cloud: LiveCloud, hall: Hall, edge: Store) -> None:

@@ -18,7 +18,7 @@ from edge.simulator import DeviceSimulator, register_demo_devices
 from edge.store import Store
 from edge.sync_store import SyncStore
 from shared.passes import generate_signing_key
-from shared.sync import PlanRecord, PullResponse, WalkinBookingPayload
+from shared.sync import PlanRecord, PullResponse, SeatRecord, WalkinBookingPayload
 from tests.conftest import free_tcp_port
 from tests.edge.conftest import PassFactory, make_config
 from tests.edge.kiosk.conftest import STAFF_PIN, KioskRig
@@ -40,7 +40,11 @@ def enroll_offline(store: Store, library_id: str) -> None:
         private_key=generate_signing_key(), pass_keys={}, config={},
     )  # fmt: skip
     plan = PlanRecord(id=PLAN_ID, name="Hourly desk", kind="hourly", price_minor=4000, currency="INR")
-    sync.apply_pull(PullResponse(cursor="c1", plans=[plan]))
+    seats = [
+        SeatRecord(id=SEAT_ID, label="A-12", zone_name="Quiet hall"),
+        SeatRecord(id=uuid.uuid4(), label="C-1", zone_name="Cabins"),
+    ]
+    sync.apply_pull(PullResponse(cursor="c1", plans=[plan], seats=seats))
 
 
 @pytest.fixture
@@ -76,7 +80,7 @@ async def test_staff_sells_a_walkin_with_the_cloud_down(
     await expect(page.get_by_role("heading", name="Sell a seat")).to_be_visible()
     await page.screenshot(path=artifacts_dir / "kiosk-sale-800x480.png", full_page=True)
 
-    await page.get_by_label("Seat", exact=True).fill(str(SEAT_ID))
+    await page.get_by_label("Seat", exact=True).select_option(label="A-12")
     await page.get_by_label("Plan", exact=True).select_option(str(PLAN_ID))
     await page.get_by_label("Hours (hourly plans)").fill("3")
     await page.get_by_label("UPI", exact=True).check()
@@ -108,6 +112,7 @@ async def test_staff_sells_a_walkin_with_the_cloud_down(
     await wide.goto(offline_kiosk.url + "/sale")
     await expect(wide.locator("#recent")).to_contain_text(sale.receipt_number)
     await expect(wide.locator("#queue-depth")).not_to_have_text("0")
+    await expect(wide.get_by_role("option", name="A-12 (taken)")).to_be_disabled()  # the walk-in sits there
     await wide.screenshot(path=artifacts_dir / "kiosk-sale-1280x800.png", full_page=True)
     await wide.locator("#recent a").first.click()
     await expect(wide.locator("#receipt-number")).to_have_text(sale.receipt_number)
