@@ -27,7 +27,12 @@ from cloud.booking.service import EXCLUSION_VIOLATION, busy_ranges, insert_booki
 from cloud.catalog.models import LibraryRecord, Plan, SeatRecord
 from cloud.desk.models import ConflictOutcome, RefundStatus, SyncConflict
 from cloud.errors import ApiError
-from cloud.fleet.hooks import EventRejected, register_after_push, register_event_handler
+from cloud.fleet.hooks import (
+    EventAlreadyApplied,
+    EventRejected,
+    register_after_push,
+    register_event_handler,
+)
 from cloud.fleet.service import DeviceKey
 from cloud.identity.roles import Role
 from cloud.models_common import utcnow
@@ -165,8 +170,13 @@ def _record_payment(
         customer_name=sale.customer_name or None,
         customer_phone=sale.customer_phone,
     )
-    session.add(payment)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(payment)
+    except IntegrityError as exc:
+        if "payments_desk_receipt_unique" in str(exc.orig):
+            raise EventAlreadyApplied(sale.receipt_number) from exc  # a concurrent push recorded it
+        raise
     return payment
 
 

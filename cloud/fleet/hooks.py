@@ -79,6 +79,11 @@ class EventRejected(ValueError):
     """An event handler refuses the event for good; the message is the reason the edge keeps."""
 
 
+class EventAlreadyApplied(Exception):
+    """The handler found the event's effect already there (a concurrent push applied it): its
+    savepoint is rolled back and the event is acknowledged."""
+
+
 # (session in the device's tenant scope, the signing device's DeviceKey, the validated EdgeEvent)
 EventHandler = Callable[[Session, Any, Any], None]
 # (the FastAPI request of the push, the DeviceKey) once the push committed

@@ -14,7 +14,14 @@ from sqlalchemy.orm import Session
 
 from cloud.audit import service as audit
 from cloud.errors import ApiError
-from cloud.fleet.hooks import EventRejected, checkin_of, event_handler, mark_consumed, run_checkin_hooks
+from cloud.fleet.hooks import (
+    EventAlreadyApplied,
+    EventRejected,
+    checkin_of,
+    event_handler,
+    mark_consumed,
+    run_checkin_hooks,
+)
 from cloud.fleet.models import EdgeCommand, EdgeDevice, EdgeEventRow, EdgeTelemetry
 from cloud.fleet.service import DeviceKey
 from shared.sync import MAX_EVENTS_PER_BATCH, SALE_PAYLOADS, EdgeEvent, EventKind, EventResult, PushResult
@@ -196,6 +203,8 @@ def _handle(session: Session, device: DeviceKey, event: EdgeEvent) -> str | None
             handler(session, device, event)
     except EventRejected as exc:
         return str(exc)[:300]
+    except EventAlreadyApplied:
+        return None
     return None
 
 

@@ -127,16 +127,20 @@ async def push(edge: Store) -> None:
 
 
 def online_booking(
-    live_cloud: LiveCloud, hall: Hall, seat_label: str, paid_with: RunningFakeGateways | None
+    live_cloud: LiveCloud,
+    hall: Hall,
+    seat_label: str,
+    paid_with: RunningFakeGateways | None,
+    in_minutes: int = 30,
 ) -> uuid.UUID:
-    """A student books the seat online for the next 3 hours through the real API (and pays)."""
+    """A student books the seat online for 2 hours from `in_minutes` through the real API (and pays)."""
     email = f"stu-{uuid.uuid4().hex[:8]}@example.com"
     with live_cloud.owner_session() as session:
         platform_scope(session)
         identity.create_user(session, email, TEST_PASSWORD)
         session.commit()
     headers = {"Authorization": f"Bearer {login(live_cloud, email)}"}
-    start = (utcnow() + timedelta(minutes=30)).astimezone(ZONE).replace(second=0, microsecond=0)
+    start = (utcnow() + timedelta(minutes=in_minutes)).astimezone(ZONE).replace(second=0, microsecond=0)
     body = {
         "plan_id": str(hall.plan_id),
         "seat_id": str(hall.seats[seat_label]), "start": start.isoformat(),
@@ -212,6 +216,25 @@ async def test_offline_walkin_is_reconciled_once(live_cloud: LiveCloud, hall: Ha
         live_cloud, "SELECT count(*) AS n FROM payments WHERE receipt_number = :r", r=sale["receipt_number"]
     )
     assert count["n"] == 1
+
+
+async def test_cash_at_the_desk_pays_a_held_booking(live_cloud: LiveCloud, hall: Hall, edge: Store) -> None:
+    held = online_booking(live_cloud, hall, "C1", None, in_minutes=8 * 60)  # unpaid: pending_payment
+    now = utcnow()
+    edge.enqueue(
+        "cash_sale",
+        {"receipt_number": "c0ffee00-000007", "booking_id": str(held), "amount_minor": 2 * HOURLY_PRICE,
+         "currency": "INR", "method": "cash", "staff_user_id": str(hall.tenant.owner_id),
+         "sold_at": now.isoformat()},
+    )  # fmt: skip
+    await push(edge)
+    booking = one(live_cloud, "SELECT status, hold_expires_at FROM bookings WHERE id = :b", b=held)
+    assert booking == {"status": "confirmed", "hold_expires_at": None}
+    paid = one(
+        live_cloud,
+        "SELECT method, provider, booking_id FROM payments WHERE receipt_number = 'c0ffee00-000007'",
+    )
+    assert paid == {"method": "cash", "provider": "desk", "booking_id": held}
 
 
 async def test_bad_sales_become_dead_letters(live_cloud: LiveCloud, hall: Hall, edge: Store) -> None:
