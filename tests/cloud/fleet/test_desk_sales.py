@@ -42,7 +42,7 @@ class Hall:
     tenant: Tenant
     plan_id: uuid.UUID
     zone_a: uuid.UUID
-    seats: dict[str, uuid.UUID]  # label -> id; A1, A2 in zone A (open desks), B1 and C1 alone in theirs
+    seats: dict[str, uuid.UUID]  # label -> id, zone = first letter: A1 A2 | B1 | C1 | D1 D2
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +75,7 @@ def hall(live_cloud: LiveCloud) -> Hall:
                 text("INSERT INTO zones (tenant_id, library_id, name) VALUES (:t, :l, :n) RETURNING id"),
                 ids | {"n": name},
             ).scalar_one()
-            for name in ("A", "B", "C")
+            for name in ("A", "B", "C", "D")
         }
         seats = {
             label: session.execute(
@@ -85,7 +85,7 @@ def hall(live_cloud: LiveCloud) -> Hall:
                 ),
                 ids | {"label": label, "zone": label[0], "zone_id": zones[label[0]]},
             ).scalar_one()
-            for label in ("A1", "A2", "B1", "C1")
+            for label in ("A1", "A2", "B1", "C1", "D1", "D2")
         }
         plan_id = session.execute(
             text(
@@ -308,6 +308,27 @@ async def test_conflict_without_a_free_seat_cancels_and_refunds(
     )  # fmt: skip
     kinds = notifications(live_cloud, online, conflict["id"])
     assert "booking_cancelled" in kinds and "seat_conflict" in kinds
+
+
+async def test_when_the_online_holder_is_inside_the_walkin_moves(
+    live_cloud: LiveCloud, hall: Hall, edge: Store
+) -> None:
+    sale = await sell(edge, hall, str(hall.seats["D1"]))
+    online = online_booking(live_cloud, hall, "D1", None, in_minutes=0)
+    with live_cloud.owner_session() as session:  # the door let them in (pushed by another edge)
+        session.execute(text("UPDATE bookings SET status = 'checked_in' WHERE id = :b"), {"b": online})
+        session.commit()
+
+    await push(edge)
+
+    kept = one(live_cloud, "SELECT seat_id, status FROM bookings WHERE id = :b", b=online)
+    assert kept == {"seat_id": hall.seats["D1"], "status": "checked_in"}
+    walkin = one(
+        live_cloud, "SELECT seat_id, status FROM bookings WHERE id = :b", b=uuid.UUID(str(sale["booking_id"]))
+    )
+    assert walkin == {"seat_id": hall.seats["D2"], "status": "checked_in"}
+    conflict = conflict_of(live_cloud, hall, str(sale["receipt_number"]))
+    assert (conflict["outcome"], conflict["moved_to_seat_id"]) == ("walkin_moved", str(hall.seats["D2"]))
 
 
 def conflict_of(live_cloud: LiveCloud, hall: Hall, receipt_number: str) -> dict[str, Any]:
