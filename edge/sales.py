@@ -113,11 +113,15 @@ class DeskSales:
         raise SaleRefused("pick a plan")
 
     def _taken(self, seat_id: str, start: datetime, end: datetime) -> bool:
+        """An active pass or an earlier walk-in (kept even if a full resync empties `passes`) overlaps."""
+        window = [seat_id, iso(end), iso(start)]
         overlapping = self.store.db.execute(
-            "SELECT count(*) FROM passes p WHERE p.seat_id = ? AND p.status = 'active'"
-            " AND p.valid_from < ? AND p.valid_until > ?"
-            " AND NOT EXISTS (SELECT 1 FROM revocations r WHERE r.pass_id = p.pass_id)",
-            [seat_id, iso(end), iso(start)],
+            "SELECT (SELECT count(*) FROM passes p WHERE p.seat_id = ? AND p.status = 'active'"
+            "  AND p.valid_from < ? AND p.valid_until > ?"
+            "  AND NOT EXISTS (SELECT 1 FROM revocations r WHERE r.pass_id = p.pass_id))"
+            " + (SELECT count(*) FROM walkin_sales w"
+            "  WHERE w.seat_id = ? AND w.starts_at < ? AND w.ends_at > ?)",
+            window + window,
         ).fetchone()[0]
         return bool(overlapping)
 

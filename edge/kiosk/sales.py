@@ -90,7 +90,6 @@ def install_sales(app: FastAPI, backend: KioskAgent) -> None:
             "staff": staff,
             "sale": sale | receipt_lines(sale, library_zone(backend)),
             "queued": sales().queued(receipt_number),
-            "library_id": backend.config.library_id,
         }
         return templates.TemplateResponse(request, "receipt.html", context)
 

@@ -63,6 +63,9 @@ def test_a_sale_is_stored_queued_once_and_admits_the_walkin(store: Store) -> Non
     assert store.occupancy() == 1 and store.checkins()[-1]["method"] == "walkin"
     with pytest.raises(SaleRefused, match="seat A-12 is booked"):
         sales.sell(form(), STAFF, NOW + timedelta(minutes=30), ZONE)
+    store.db.execute("DELETE FROM passes")  # a full resync: the walk-in is still there
+    with pytest.raises(SaleRefused, match="is booked for that time"):
+        sales.sell(form(seat=SEAT), STAFF, NOW + timedelta(minutes=30), ZONE)
 
 
 def test_receipt_numbers_continue_after_a_restart(store: Store, tmp_path: Path) -> None:
