@@ -488,11 +488,10 @@ class Store:
     def energy_since(self, device_id: str, since: datetime, until: datetime | None = None) -> float:
         """kWh used from `since` (to before `until`), from the meter's cumulative `energy` readings per
         minute: the highest reading in the window less the last one before it (or the window's lowest)."""
-        before = iso(until) if until is not None else None
         window = self.db.execute(
             "SELECT min(minimum), max(maximum) FROM telemetry WHERE device_id = ? AND metric = 'energy'"
-            " AND minute >= ? AND (? IS NULL OR minute < ?)",
-            [device_id, iso(since), before, before],
+            " AND minute >= ? AND minute < ?",
+            [device_id, iso(since), iso(until) if until is not None else "9999"],
         ).fetchone()
         if window is None or window[0] is None:
             return 0.0

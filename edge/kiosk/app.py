@@ -31,7 +31,7 @@ from edge.kiosk.staff import (
     session_secret,
     staff_for_pin,
 )
-from edge.kiosk.views import KioskAgent, snapshot
+from edge.kiosk.views import DayPanelCache, KioskAgent, snapshot
 from edge.store import utcnow
 
 HERE = Path(__file__).resolve().parent
@@ -63,6 +63,7 @@ def create_kiosk_app(backend: KioskAgent) -> FastAPI:
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.globals["seat_state_names"] = SEAT_STATE_NAMES
     throttle = LoginThrottle()
+    panels = DayPanelCache()
 
     def secret() -> str:
         assert backend.store is not None, "kiosk served before the store opened"
@@ -88,7 +89,7 @@ def create_kiosk_app(backend: KioskAgent) -> FastAPI:
             "kiosk.html",
             status_code,
             staff=staff,
-            view=snapshot(backend),
+            view=snapshot(backend, panels),
             doors=actions.door_ids(backend),
             message=message,
         )
@@ -157,7 +158,7 @@ def create_kiosk_app(backend: KioskAgent) -> FastAPI:
         if current_staff(request) is None:
             return JSONResponse({"error": {"code": "unauthorized", "message": "log in first"}}, 401)
         return StreamingResponse(
-            _live_stream(request, backend),
+            _live_stream(request, backend, panels),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
@@ -194,12 +195,12 @@ async def _perform(backend: KioskAgent, staff: dict[str, Any], action: str, form
     raise actions.ActionRefused(f"unknown action {action!r}")
 
 
-async def _live_stream(request: Request, backend: KioskAgent) -> AsyncIterator[str]:
+async def _live_stream(request: Request, backend: KioskAgent, panels: DayPanelCache) -> AsyncIterator[str]:
     """Server-Sent Events: the whole snapshot whenever it changes, a comment now and then otherwise."""
     last = ""
     quiet = 0.0
     while not await request.is_disconnected():
-        current = json.dumps(snapshot(backend), default=str)
+        current = json.dumps(snapshot(backend, panels), default=str)
         if current != last:
             last, quiet = current, 0.0
             yield f"event: snapshot\ndata: {current}\n\n"

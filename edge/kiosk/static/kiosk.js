@@ -34,7 +34,7 @@
   function devices(items) {
     $("devices").replaceChildren(...items.map((d) => el("tr", {},
       el("td", {}, `${d.id} `, el("small", { class: "muted" }, d.kind)),
-      el("td", { class: d.online ? "ok" : "bad" }, d.online ? "online" : "offline"),
+      el("td", { class: d.online ? "ok" : "bad" }, (d.online ? "online" : "offline") + (d.lock ? ` · ${d.lock}` : "")),
       el("td", d.battery !== null && d.battery < 20 ? { class: "bad" } : {}, d.battery === null ? "—" : `${d.battery}%`),
       el("td", {}, d.last_seen_local))));
   }

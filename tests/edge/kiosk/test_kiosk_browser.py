@@ -130,11 +130,14 @@ async def test_staff_logs_in_and_sees_a_scan_arrive_live(
     await expect(seat).to_have_accessible_name(
         re.compile(r"Seat Q1: occupied, Asha Arriving until \d\d:\d\d")
     )
-    await expect(page.locator("#feed li.ok").first).to_contain_text("@ front-door")
+    await expect(page.locator("#feed li.ok").first).to_contain_text("Asha Arriving (seat Q1) @ front-door")
     await expect(page.locator("#occupancy")).to_have_text("1")
     await expect(arrivals).to_have_count(2)
     await expect(page.locator("#arrivals")).not_to_contain_text("Asha Arriving")
     await expect(page.locator("#devices tr", has_text="exit-scanner")).to_contain_text("15%")
+    await expect(page.locator("#devices tr", has_text="front-door")).to_contain_text(
+        re.compile(r"online · \w+")
+    )
     await expect(page.get_by_role("img", name=re.compile(r"^co2 today, from"))).to_be_visible()
 
     await seat.focus()  # the seat keeps focus through live updates, and Enter shows its details

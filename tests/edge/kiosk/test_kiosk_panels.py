@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from edge.devices import enroll_device
 from edge.kiosk.charts import energy_panel
 from edge.kiosk.seatmap import BookingTiming, expected_arrivals, seat_map, todays_passes
-from edge.kiosk.views import devices_panel
+from edge.kiosk.views import DayPanelCache, devices_panel
 from edge.store import Store
 from edge.sync_store import SyncStore
 from shared.sync import PassRecord, PassStatus, PullResponse, Revocation, SeatRecord
@@ -119,3 +119,17 @@ def test_battery_is_a_clamped_percentage_and_garbage_is_not_shown(store: Store) 
             store.set_device_state(device_id, "battery", value, NOW)
     batteries = {device["id"]: device["battery"] for device in devices_panel(store, KOLKATA)}
     assert batteries == {"scanner-a": 15, "scanner-b": 100, "scanner-c": None, "door": None}
+
+
+def test_day_panels_are_rebuilt_on_a_write_or_a_new_minute(store: Store) -> None:
+    cache, builds = DayPanelCache(), []
+
+    def build() -> dict[str, object]:
+        builds.append(1)
+        return {"n": len(builds)}
+
+    assert cache.get(store, NOW, build) == {"n": 1}
+    assert cache.get(store, NOW + timedelta(seconds=30), build) == {"n": 1}  # same minute, no write
+    store.set_setting("anything", "1")
+    assert cache.get(store, NOW + timedelta(seconds=31), build) == {"n": 2}
+    assert cache.get(store, NOW + timedelta(minutes=1), build) == {"n": 3}
