@@ -106,6 +106,10 @@ async def test_staff_sells_a_walkin_with_the_cloud_down(
         SEAT_ID, 12000, "UPI-4471-9912", "Ravi Kumar",
     )  # fmt: skip
     assert str(sale.staff_user_id) == STAFF_ID and offline_kiosk.store.occupancy() == 1
+    await page.get_by_role("link", name="Back to desk").click()
+    await expect(page.locator(f'#seat-map [data-seat-id="{SEAT_ID}"]')).to_have_attribute(
+        "data-state", "occupied"
+    )
 
     wide = await browser.new_page(viewport=dict(zip(("width", "height"), SIZES[1], strict=True)))
     await log_in(wide, offline_kiosk.url)
