@@ -24,7 +24,7 @@ from shared.sync import (
 )
 
 NOW = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
-FUZZ = settings(max_examples=300, deadline=None)
+FUZZ = settings(max_examples=150, deadline=None)
 
 
 def walkin(**changes: Any) -> dict[str, Any]:
