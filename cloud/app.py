@@ -25,6 +25,7 @@ from cloud.catalog.router import router as catalog_router
 from cloud.config import CloudSettings
 from cloud.dashboard.student.router import router as student_pages_router
 from cloud.db import app_url, make_engine, make_session_factory
+from cloud.desk.router import router as desk_router
 from cloud.errors import install_error_handlers
 from cloud.fleet.router import router as fleet_router
 from cloud.health import router as health_router
@@ -87,6 +88,7 @@ def create_app(settings: CloudSettings) -> FastAPI:
     app.include_router(notifications_router)
     app.include_router(payments_router)
     app.include_router(billing_router)
+    app.include_router(desk_router)
     app.include_router(student_pages_router)
     _install_middleware(app, settings)
     return app

@@ -6,6 +6,9 @@
   If `cloud.booking.service` defines `record_edge_checkin(session, checkin) -> bool`, it is called
   as a hook too.
 - Passes, revocations, plans and seats for the pull come from registered pass sources.
+- Other pushed event kinds (desk sales) may have one event handler each, called in a savepoint for a
+  new event before it is stored; raising `EventRejected` rejects the event (dead letter at the edge).
+  After-push callbacks run once the push transaction committed (e.g. refunds sent to a gateway).
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ import datetime as dt
 import importlib
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -69,6 +73,45 @@ PassSource = Callable[[Session, PullWindow], Iterable[PullItem]]
 
 _checkin_hooks: list[CheckinHook] = []
 _pass_sources: list[PassSource] = []
+
+
+class EventRejected(ValueError):
+    """An event handler refuses the event for good; the message is the reason the edge keeps."""
+
+
+class EventAlreadyApplied(Exception):
+    """The handler found the event's effect already there (a concurrent push applied it): its
+    savepoint is rolled back and the event is acknowledged."""
+
+
+# (session in the device's tenant scope, the signing device's DeviceKey, the validated EdgeEvent)
+EventHandler = Callable[[Session, Any, Any], None]
+# (the FastAPI request of the push, the DeviceKey) once the push committed
+AfterPush = Callable[[Any, Any], Awaitable[None]]
+_event_handlers: dict[str, EventHandler] = {}
+_after_push: list[AfterPush] = []
+
+
+def register_event_handler(kind: str, handler: EventHandler) -> None:
+    _event_handlers[kind] = handler
+
+
+def event_handler(kind: str) -> EventHandler | None:
+    return _event_handlers.get(kind)
+
+
+def register_after_push(callback: AfterPush) -> None:
+    if callback not in _after_push:
+        _after_push.append(callback)
+
+
+async def run_after_push(request: Any, device: Any) -> None:
+    """Post-commit work of a push; a failure is logged, never turned into a failed push."""
+    for callback in list(_after_push):
+        try:
+            await callback(request, device)
+        except Exception:
+            log.exception("after-push callback %r failed", callback)
 
 
 def register_checkin_hook(hook: CheckinHook) -> CheckinHook:

@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from edge.kiosk import actions
+from edge.kiosk.sales import install_sales
 from edge.kiosk.seatmap import SEAT_STATE_NAMES
 from edge.kiosk.staff import (
     SESSION_COOKIE,
@@ -58,6 +59,7 @@ async def _form(request: Request) -> dict[str, str]:
 def create_kiosk_app(backend: KioskAgent) -> FastAPI:
     app = FastAPI(title="StudySpot kiosk", docs_url=None, redoc_url=None, openapi_url=None)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    install_sales(app, backend)
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.globals["seat_state_names"] = SEAT_STATE_NAMES
     throttle = LoginThrottle()

@@ -72,6 +72,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/tenant/members"): STAFF,
     ("PATCH", "/api/v1/tenant/members/{user_id}"): OWNER,
     ("GET", "/api/v1/tenant/kyc"): STAFF,
+    ("GET", "/api/v1/tenant/sync-conflicts"): STAFF,
     ("POST", "/api/v1/tenant/kyc/{document_id}/decision"): STAFF_OR_ADMIN,
     ("GET", "/api/v1/tenant/audit"): OWNER,
     ("GET", "/api/v1/libraries"): PUBLIC,
