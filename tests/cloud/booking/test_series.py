@@ -33,7 +33,7 @@ def _weekly(
 
 
 async def test_weekly_series_books_one_row_per_week_in_the_library_zone(
-    cloud_client: httpx.AsyncClient, owner: Any, student: Any
+    cloud_client: httpx.AsyncClient, owner: Any, student: Any, make_account: Any
 ) -> None:
     setup = await build_library(cloud_client, owner, rules=ROOMY)
     created = await cloud_client.post(SERIES, json=_weekly(setup, "A1", 3), headers=student.headers)
@@ -49,6 +49,10 @@ async def test_weekly_series_books_one_row_per_week_in_the_library_zone(
     assert stranger.status_code == 200  # staff/owner of the tenant see it
     mine = await cloud_client.get("/api/v1/bookings", headers=student.headers)
     assert len(mine.json()["items"]) == 3
+    intruder = await make_account(Role.LIBRARY_OWNER)  # owner of another tenant
+    for method, path in (("GET", f"{SERIES}/{series['id']}"), ("POST", f"{SERIES}/{series['id']}/cancel")):
+        response = await cloud_client.request(method, path, headers=intruder.headers)
+        assert response.status_code == 404, response.text
 
 
 async def test_a_taken_date_books_nothing_unless_partial(
