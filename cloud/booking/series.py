@@ -136,7 +136,7 @@ def create_series(
     session.add(series)
     session.flush()
     result = SeriesResult(series, [], skipped)
-    _book_slots(session, actor, body, library, plan, series, slots, room, result, now)
+    _Booker(session, actor, body, library, plan, series, now).book_all(slots, room, result)
     if not result.bookings or (result.skipped and not body.partial):
         session.rollback()
         raise ApiError(
@@ -166,51 +166,43 @@ def _valid_slots(
     return slots, problems
 
 
-def _book_slots(
-    session: Session,
-    actor: service.Actor,
-    body: SeriesCreate,
-    library: LibraryRecord,
-    plan: Plan,
-    series: BookingSeries,
-    slots: list[tuple[dt.date, service.Slot]],
-    room: int,
-    result: SeriesResult,
-    now: dt.datetime,
-) -> None:
-    for day, slot in slots:
-        if len(result.bookings) >= room:
-            limit = ApiError(409, "too_many_active_bookings", "the active-bookings limit is reached")
-            result.skipped.append(_problem(day, limit))
-            continue
-        try:
-            booking = _book_one(session, actor, body, library, plan, series, slot, now)
-        except ApiError as exc:
-            result.skipped.append(_problem(day, exc))
-            continue
-        result.bookings.append(booking)
+@dataclass(frozen=True)
+class _Booker:
+    """What every occurrence of one request shares."""
 
+    session: Session
+    actor: service.Actor
+    body: SeriesCreate
+    library: LibraryRecord
+    plan: Plan
+    series: BookingSeries
+    now: dt.datetime
 
-def _book_one(
-    session: Session,
-    actor: service.Actor,
-    body: SeriesCreate,
-    library: LibraryRecord,
-    plan: Plan,
-    series: BookingSeries,
-    slot: service.Slot,
-    now: dt.datetime,
-) -> Booking:
-    candidates = service.candidate_seats(session, library, body.seat_id, body.zone_id, slot)
-    for seat in candidates[: service.MAX_SEAT_ATTEMPTS]:
-        booking = service.new_booking(library, seat, plan, slot, series.user_id, actor, now)
-        booking.series_id = series.id
-        if service.insert_booking(session, booking):
-            if booking.status == BookingStatus.CONFIRMED:
-                outbox.enqueue_booking_event(session, booking, EventKind.BOOKING_CONFIRMED, now)
-            return booking
-    first = candidates[0] if candidates else None
-    raise service.conflict_error(session, library, first, slot, body.zone_id)
+    def book_all(self, slots: list[tuple[dt.date, service.Slot]], room: int, result: SeriesResult) -> None:
+        for day, slot in slots:
+            if len(result.bookings) >= room:
+                limit = ApiError(409, "too_many_active_bookings", "the active-bookings limit is reached")
+                result.skipped.append(_problem(day, limit))
+                continue
+            try:
+                result.bookings.append(self.book(slot))
+            except ApiError as exc:
+                result.skipped.append(_problem(day, exc))
+
+    def book(self, slot: service.Slot) -> Booking:
+        body, library = self.body, self.library
+        candidates = service.candidate_seats(self.session, library, body.seat_id, body.zone_id, slot)
+        for seat in candidates[: service.MAX_SEAT_ATTEMPTS]:
+            booking = service.new_booking(
+                library, seat, self.plan, slot, self.series.user_id, self.actor, self.now
+            )
+            booking.series_id = self.series.id
+            if service.insert_booking(self.session, booking):
+                if booking.status == BookingStatus.CONFIRMED:
+                    outbox.enqueue_booking_event(self.session, booking, EventKind.BOOKING_CONFIRMED, self.now)
+                return booking
+        first = candidates[0] if candidates else None
+        raise service.conflict_error(self.session, library, first, slot, body.zone_id)
 
 
 # --- read and cancel ------------------------------------------------------------------------------
