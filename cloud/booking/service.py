@@ -35,6 +35,7 @@ FOREIGN_KEY_VIOLATION = "23503"
 PAST_GRACE = dt.timedelta(minutes=5)
 MAX_SEAT_ATTEMPTS = 5
 MAX_ALTERNATIVES = 3
+PINNED_ROWS = "booking_pinned_rows"
 
 
 @dataclass(frozen=True)
@@ -70,10 +71,17 @@ def active_plan(session: Session, plan_id: uuid.UUID) -> Plan:
     return plan
 
 
+def _pin(session: Session, row: object) -> None:
+    """Keep a catalog row referenced for the session's life: the identity map holds rows weakly, so
+    without this the response (`booking_out`) would read the library and seat again after commit."""
+    session.info.setdefault(PINNED_ROWS, []).append(row)
+
+
 def load_library(session: Session, library_id: uuid.UUID) -> LibraryRecord:
     library = session.get(LibraryRecord, library_id)
     if library is None:
         raise _error(404, "not_found", "library not found")
+    _pin(session, library)
     return library
 
 
@@ -85,6 +93,7 @@ def _seat_of_library(session: Session, seat_id: uuid.UUID, library: LibraryRecor
         raise _error(422, "seat_not_in_library", "that seat belongs to another library than the plan")
     if seat.status != "active":
         raise _error(409, "seat_inactive", "that seat is not available for booking")
+    _pin(session, seat)
     return seat
 
 
