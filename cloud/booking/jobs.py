@@ -60,13 +60,15 @@ def run_booking_jobs(state: Any, now: dt.datetime | None = None) -> JobReport:
 def queue_reminders(session: Session, now: dt.datetime) -> int:
     """Queue `booking_reminder` for confirmed bookings starting within REMINDER_LEAD; commits.
 
-    The outbox dedupe key (kind + booking + address) makes each booking get one reminder however
-    often this runs; a reminder not sent by the start expires. Bookings made less than the lead
-    before their start get none (the confirmation just told them). Monthly-plan days get none.
+    Each booking is looked at once (`reminder_queued_at`), and the outbox dedupe key (kind +
+    booking + address) would stop a second message anyway; a reminder not sent by the start
+    expires. Bookings made less than the lead before their start get none (the confirmation just
+    told them). Monthly-plan days get none.
     """
     due = session.scalars(
         select(Booking).where(
             Booking.status == BookingStatus.CONFIRMED,
+            Booking.reminder_queued_at.is_(None),
             Booking.kind != "subscription",
             func.lower(Booking.during) > now,
             func.lower(Booking.during) <= now + REMINDER_LEAD,
@@ -75,8 +77,10 @@ def queue_reminders(session: Session, now: dt.datetime) -> int:
     ).all()
     queued = 0
     for booking in due:
+        booking.reminder_queued_at = now
+        subject = f"booking:{booking.id}:{booking.start.isoformat()}"  # a moved booking is reminded again
         if outbox.enqueue_booking_event(
-            session, booking, EventKind.BOOKING_REMINDER, now, expires_at=booking.start
+            session, booking, EventKind.BOOKING_REMINDER, now, subject=subject, expires_at=booking.start
         ):
             queued += 1
     session.commit()

@@ -534,6 +534,8 @@ def modify_booking(
     moved = seat.id != booking.seat_id or (slot.start, slot.end) != (booking.start, booking.end)
     if not moved:
         return booking
+    if slot.start != booking.start:
+        booking.reminder_queued_at = None  # remind again before the new start
     try:
         with session.begin_nested():
             booking.seat_id, booking.during, booking.price_minor = (

@@ -1,10 +1,11 @@
-"""Booking extras: recurring/multi-date series and per-user calendar feeds.
+"""Booking extras: recurring/multi-date series, per-user calendar feeds, reminder bookkeeping.
 
 `booking_series` groups the occurrences of one recurring or multi-date request (each occurrence is
 its own `bookings` row pointing at it). `calendar_feeds` holds a random feed id per user; the feed
 URL's token is that id plus an HMAC under the master key, so a leaked table alone forges no URL.
 `calendar_feed_user` lets the unauthenticated feed route find the owner of a feed id without
-platform scope.
+platform scope. `bookings.reminder_queued_at` marks a booking whose start reminder was queued, so
+the minute job looks at each booking once.
 
 Revision ID: 0500_booking_extras
 Revises: 0100_catalog_booking
@@ -35,7 +36,8 @@ CREATE TABLE booking_series (
 );
 CREATE INDEX booking_series_user_idx ON booking_series (user_id);
 
-ALTER TABLE bookings ADD COLUMN series_id uuid REFERENCES booking_series(id) ON DELETE SET NULL;
+ALTER TABLE bookings ADD COLUMN series_id uuid REFERENCES booking_series(id) ON DELETE SET NULL,
+  ADD COLUMN reminder_queued_at timestamptz;
 CREATE INDEX bookings_series_idx ON bookings (series_id) WHERE series_id IS NOT NULL;
 
 CREATE TABLE calendar_feeds (
@@ -83,5 +85,7 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION IF EXISTS calendar_feed_user(uuid)")
     op.execute("DROP TABLE IF EXISTS calendar_feeds")
     op.execute("DROP INDEX IF EXISTS bookings_series_idx")
-    op.execute("ALTER TABLE bookings DROP COLUMN IF EXISTS series_id")
+    op.execute(
+        "ALTER TABLE bookings DROP COLUMN IF EXISTS series_id, DROP COLUMN IF EXISTS reminder_queued_at"
+    )
     op.execute("DROP TABLE IF EXISTS booking_series")

@@ -90,6 +90,13 @@ async def test_one_reminder_per_booking_delivered_by_email_before_the_start(
     assert any(subject.startswith("Starts at") and "A3" in subject for subject in subjects), subjects
     assert _rows(owner_session, student.id, "booking_reminder")[0].status == "sent"
 
+    moved = slot(1, "13:00", "14:00")
+    url = f"/api/v1/bookings/{booked.json()['id']}"
+    assert (await cloud_client.patch(url, json=moved, headers=student.headers)).status_code == 200
+    new_start = dt.datetime.fromisoformat(moved["start"])
+    assert run_booking_jobs(cloud_app.state, new_start - dt.timedelta(minutes=25)).reminders == 1
+    assert len(_rows(owner_session, student.id, "booking_reminder")) == 2  # reminded again for the new time
+
 
 async def test_waitlist_offer_and_no_show_release_queue_their_messages(
     cloud_app: FastAPI, cloud_client: httpx.AsyncClient, make_account: Any, owner_session: Session
