@@ -20,6 +20,7 @@ from starlette.middleware.cors import CORSMiddleware
 from cloud import crypto
 from cloud.audit.router import router as audit_router
 from cloud.billing.router import router as billing_router
+from cloud.booking.extras_router import router as booking_extras_router
 from cloud.booking.router import router as booking_router
 from cloud.catalog.router import router as catalog_router
 from cloud.config import CloudSettings
@@ -83,6 +84,7 @@ def create_app(settings: CloudSettings) -> FastAPI:
     app.include_router(audit_router)
     app.include_router(catalog_router)
     app.include_router(booking_router)
+    app.include_router(booking_extras_router)
     app.include_router(search_router)
     app.include_router(fleet_router)
     app.include_router(notifications_router)

@@ -103,6 +103,12 @@ ACCESS: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/libraries/{library_id}/waitlist"): AUTHED,
     ("GET", "/api/v1/waitlist"): AUTHED,
     ("DELETE", "/api/v1/waitlist/{entry_id}"): AUTHED,
+    ("POST", "/api/v1/bookings/series"): AUTHED,
+    ("GET", "/api/v1/bookings/series/{series_id}"): AUTHED,
+    ("POST", "/api/v1/bookings/series/{series_id}/cancel"): AUTHED,
+    ("GET", "/api/v1/users/me/calendar"): AUTHED,
+    ("POST", "/api/v1/users/me/calendar/rotate"): AUTHED,
+    ("GET", "/api/v1/calendar/{token}.ics"): PUBLIC,  # the secret token in the URL is the credential
     ("POST", "/api/v1/subscriptions"): AUTHED,
     ("GET", "/api/v1/subscriptions/{subscription_id}"): AUTHED,
     ("POST", "/api/v1/subscriptions/{subscription_id}/pause"): AUTHED,
