@@ -116,6 +116,7 @@ async def _cloud(host: str, ports: DemoPorts, data_dir: Path) -> AsyncIterator[d
             cloud_url = f"http://{public_host}:{ports.cloud}"
             seeded[OWNER_TOKEN_KEY] = await asyncio.to_thread(_owner_token, cloud_url, seeded)
             seeded["plans"] = await asyncio.to_thread(_seed_plans, cloud_url, seeded)
+            seeded["activity"] = await asyncio.to_thread(_seed_activity, app, seeded)
             yield seeded
     finally:
         if gateways is not None:
@@ -218,6 +219,25 @@ def _sample_booking(settings: Any, seeded: dict[str, Any]) -> dict[str, str]:
     finally:
         engine.dispose()
     raise RuntimeError("no demo seat is free for the sample booking")
+
+
+def _seed_activity(app: Any, seeded: dict[str, Any]) -> dict[str, Any]:
+    """Upcoming bookings of the demo student and a waitlist entry, so the pages and the worker
+    have something to show from the first minute."""
+    import uuid
+
+    from cloud.booking.demo import seed_demo_activity
+    from cloud.models_common import utcnow
+
+    with app.state.session_factory() as session:
+        activity = seed_demo_activity(
+            session,
+            tenant_id=uuid.UUID(seeded["tenant_id"]),
+            library_id=uuid.UUID(seeded["library_id"]),
+            student_ids=[uuid.UUID(seeded["accounts"]["student"]["user_id"])],
+            now=utcnow(),
+        )
+    return dict(activity)
 
 
 def _public_host(host: str) -> str:
@@ -334,6 +354,7 @@ def _print_banner(demo: dict[str, Any], data_dir: Path) -> None:
         "",
         "StudySpot demo is running. Ctrl-C stops everything.",
         f"  cloud API    {demo['cloud_url']}/docs   (health: {demo['cloud_url']}/health)",
+        f"  student app  {demo['cloud_url']}/app",
         f"  edge kiosk   {demo['kiosk_url']}/       (health: {demo['kiosk_url']}/health)",
         f"  MQTT broker  {demo['mqtt']['host']}:{demo['mqtt']['port']}",
         *[f"  {role:<12} {acc.get('email')} / {acc.get('password')}" for role, acc in accounts.items()],
