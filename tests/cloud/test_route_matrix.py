@@ -68,6 +68,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/admin/tenants/{tenant_id}/suspend"): SUPER,
     ("POST", "/api/v1/admin/tenants/{tenant_id}/reactivate"): SUPER,
     ("GET", "/api/v1/admin/audit/verify"): SUPER,
+    ("GET", "/api/v1/admin/audit"): SUPER,
     ("POST", "/api/v1/tenant/invitations"): OWNER_OR_ADMIN,
     ("GET", "/api/v1/tenant/members"): STAFF,
     ("PATCH", "/api/v1/tenant/members/{user_id}"): OWNER,
