@@ -22,6 +22,7 @@ from cloud.audit.router import router as audit_router
 from cloud.booking.router import router as booking_router
 from cloud.catalog.router import router as catalog_router
 from cloud.config import CloudSettings
+from cloud.dashboard.console.router import router as console_router
 from cloud.db import app_url, make_engine, make_session_factory
 from cloud.errors import install_error_handlers
 from cloud.fleet.router import router as fleet_router
@@ -84,6 +85,7 @@ def create_app(settings: CloudSettings) -> FastAPI:
     app.include_router(fleet_router)
     app.include_router(notifications_router)
     app.include_router(payments_router)
+    app.include_router(console_router)
     _install_middleware(app, settings)
     return app
 

@@ -131,6 +131,10 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/payments/{payment_id}/invoice.pdf"): AUTHED,
     ("POST", "/api/v1/payments/{payment_id}/refund"): STAFF_OR_ADMIN,
     ("POST", "/api/v1/payments/bookings/{booking_id}/cancel"): AUTHED,
+    ("GET", "/dashboard"): PUBLIC,  # dashboard pages are empty shells; their data comes from the API
+    ("GET", "/dashboard/owner"): PUBLIC,
+    ("GET", "/dashboard/admin"): PUBLIC,
+    ("GET", "/api/v1/dashboard/libraries"): STAFF,
 }
 # webhooks: 400 for an unsigned body; 404 while the gateway/channel is not configured (test settings)
 WEBHOOK_STATUSES = {400, 404}

@@ -1,0 +1,68 @@
+"""The owner and platform-admin dashboard in real headless Chromium, screenshots at both sizes."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+from playwright.async_api import Page, expect
+
+from cloud.identity.roles import Role
+from tests.cloud.web.console.conftest import OwnerRig, screenshots, sign_in
+
+
+async def test_owner_sees_the_library_panels_and_invites_staff(
+    owner_rig: OwnerRig, page: Page, artifacts_dir: Path
+) -> None:
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    await sign_in(page, owner_rig.url, owner_rig.owner)
+    await expect(page).to_have_url(re.compile(r"/dashboard/owner$"))
+    await expect(page.locator("body")).to_have_attribute("data-loaded", owner_rig.library.id)
+    await expect(page.get_by_label("Library")).to_have_value(owner_rig.library.id)
+
+    devices = page.locator("#panel-devices")
+    await expect(devices.get_by_role("row", name=re.compile(owner_rig.device_name))).to_contain_text("online")
+    await expect(devices).to_contain_text("Sunrise Library")
+
+    await page.get_by_label("Bookings on").fill(owner_rig.booking_day)
+    bookings = page.locator("#panel-bookings")
+    await expect(bookings.get_by_role("row", name=re.compile("A2"))).to_contain_text("10:00\u201312:00")
+
+    await page.get_by_label("Email", exact=True).fill("new.staff@example.com")
+    await page.get_by_role("button", name="Send invitation").click()
+    await expect(page.locator("#invite-result")).to_contain_text("Invitation for new.staff@example.com")
+    await screenshots(page, artifacts_dir, "owner")
+    assert errors == []
+
+
+async def test_admin_sees_tenants_and_fleet_suspends_a_tenant_and_searches_the_audit_log(
+    owner_rig: OwnerRig, page: Page, make_account: Any, cloud_client: httpx.AsyncClient, artifacts_dir: Path
+) -> None:
+    admin = await make_account(Role.SUPER_ADMIN)
+    tenant_id = str(owner_rig.owner.tenant_id)
+    tenants = (await cloud_client.get("/api/v1/admin/tenants", headers=admin.headers)).json()
+    tenant_name = next(tenant["name"] for tenant in tenants if tenant["id"] == tenant_id)
+    await sign_in(page, owner_rig.url, admin)
+    await expect(page).to_have_url(re.compile(r"/dashboard/admin$"))
+    await expect(page.locator("body")).to_have_attribute("data-loaded", "admin")
+
+    fleet_row = page.locator("#panel-fleet").get_by_role("row", name=re.compile(owner_rig.device_name))
+    await expect(fleet_row).to_contain_text("online")
+    await expect(fleet_row).to_contain_text(tenant_name)
+
+    await page.get_by_role("button", name=f"Suspend {tenant_name}").click()
+    await page.get_by_role("button", name=f"Confirm suspend of {tenant_name}").press("Enter")
+    tenant_row = page.locator("#panel-tenants").get_by_role("row", name=re.compile(tenant_name))
+    await expect(tenant_row).to_contain_text("suspended")
+    await expect(page.get_by_role("button", name=f"Reactivate {tenant_name}")).to_be_visible()
+
+    await page.get_by_label("Tenant", exact=True).select_option(tenant_id)
+    await page.get_by_label("Action", exact=True).fill("tenant")
+    await page.get_by_role("button", name="Search").click()
+    results = page.locator("#panel-audit")
+    await expect(results.get_by_role("row", name=re.compile("tenant.suspend"))).to_contain_text(admin.email)
+    await expect(results).not_to_contain_text("auth.login")
+    await screenshots(page, artifacts_dir, "admin")
