@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.middleware.cors import CORSMiddleware
 
 from cloud import crypto
+from cloud.analytics.router import router as analytics_router
 from cloud.audit.router import router as audit_router
 from cloud.booking.router import router as booking_router
 from cloud.catalog.router import router as catalog_router
@@ -86,6 +87,7 @@ def create_app(settings: CloudSettings) -> FastAPI:
     app.include_router(notifications_router)
     app.include_router(payments_router)
     app.include_router(console_router)
+    app.include_router(analytics_router)
     _install_middleware(app, settings)
     return app
 

@@ -135,6 +135,13 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/dashboard/owner"): PUBLIC,
     ("GET", "/dashboard/admin"): PUBLIC,
     ("GET", "/api/v1/dashboard/libraries"): STAFF,
+    ("GET", "/api/v1/analytics/libraries/{library_id}/occupancy"): STAFF_OR_ADMIN,
+    ("GET", "/api/v1/analytics/libraries/{library_id}/summary"): STAFF_OR_ADMIN,
+    ("GET", "/api/v1/analytics/libraries/{library_id}/forecast"): STAFF_OR_ADMIN,
+    ("GET", "/api/v1/libraries/{library_id}/best-time"): PUBLIC,
+    ("GET", "/api/v1/analytics/revenue"): OWNER_OR_ADMIN,
+    ("GET", "/api/v1/admin/analytics/overview"): SUPER,
+    ("GET", "/api/v1/admin/fleet"): SUPER,
 }
 # webhooks: 400 for an unsigned body; 404 while the gateway/channel is not configured (test settings)
 WEBHOOK_STATUSES = {400, 404}
