@@ -20,6 +20,7 @@ from starlette.middleware.cors import CORSMiddleware
 from cloud import crypto
 from cloud.analytics.router import router as analytics_router
 from cloud.audit.router import router as audit_router
+from cloud.billing.router import router as billing_router
 from cloud.booking.router import router as booking_router
 from cloud.catalog.router import router as catalog_router
 from cloud.config import CloudSettings
@@ -88,6 +89,7 @@ def create_app(settings: CloudSettings) -> FastAPI:
     app.include_router(payments_router)
     app.include_router(console_router)
     app.include_router(analytics_router)
+    app.include_router(billing_router)
     _install_middleware(app, settings)
     return app
 

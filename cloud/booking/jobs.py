@@ -1,6 +1,6 @@
 """Periodic booking work for the worker (run about once a minute): expire unpaid holds, release
-no-shows, complete finished stays, promote the waitlist; then invalidate the availability cache
-and tell live seat maps what was released or offered.
+no-shows, complete finished stays, promote the waitlist, run billing (dues, suspensions); then
+invalidate the availability cache and tell live seat maps what was released or offered.
 
     from cloud.booking.jobs import run_booking_jobs
     run_booking_jobs(app.state)            # app = create_app(settings)
@@ -41,11 +41,22 @@ def run_booking_jobs(state: Any, now: dt.datetime | None = None) -> JobReport:
         offers = waitlist.promote_waitlist(session, moment)
         released = [session.get(Booking, r.booking_id) for r in [*expired, *no_shows]]
         offered = [session.get(Booking, entry.booking_id) for entry in offers if entry.booking_id]
+    suspended = _run_billing(state, moment)
+    _announce(state, suspended, "released")
     _announce(state, released, "released")
     _announce(state, offered, "booked")
     report = JobReport(len(expired), len(no_shows), completed, len(offers))
     log.info("booking jobs: %s", report)
     return report
+
+
+def _run_billing(state: Any, now: dt.datetime) -> list[Booking | None]:
+    from cloud.billing.jobs import run_billing_jobs  # billing builds on booking: imported late
+
+    report = run_billing_jobs(state, now)
+    with state.session_factory() as session:
+        platform_scope(session)
+        return [session.get(Booking, released.booking_id) for released in report.released]
 
 
 def _announce(state: Any, bookings: list[Booking | None], event: str) -> None:

@@ -47,6 +47,8 @@ class Payment(PaymentsBase):
     captured_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[dt.datetime] = created_at()
     updated_at: Mapped[dt.datetime] = updated_at()
+    # migration 0700_billing: the subscription due a renewal order pays (booking_id is then a day row)
+    due_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True, default=None)
 
 
 class PaymentRefund(PaymentsBase):

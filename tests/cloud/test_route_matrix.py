@@ -142,6 +142,13 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/analytics/revenue"): OWNER_OR_ADMIN,
     ("GET", "/api/v1/admin/analytics/overview"): SUPER,
     ("GET", "/api/v1/admin/fleet"): SUPER,
+    ("GET", "/api/v1/payments/{payment_id}/credit-notes"): AUTHED,
+    ("GET", "/api/v1/payments/{payment_id}/credit-notes/{number}.pdf"): AUTHED,
+    ("POST", "/api/v1/subscriptions/{subscription_id}/renewal-order"): AUTHED,
+    ("GET", "/api/v1/tenant/dues"): STAFF,
+    ("GET", "/api/v1/users/me/dues"): AUTHED,
+    ("GET", "/api/v1/tenant/billing"): OWNER,
+    ("PUT", "/api/v1/tenant/billing"): OWNER,
 }
 # webhooks: 400 for an unsigned body; 404 while the gateway/channel is not configured (test settings)
 WEBHOOK_STATUSES = {400, 404}
