@@ -14,7 +14,8 @@ function s(tag, attrs = {}, ...children) {
 }
 
 function chart(width, height, label) {
-  const svg = s("svg", { viewBox: `0 0 ${width} ${height}`, class: "chart", role: "img", "aria-label": label });
+  // intrinsic size as width/height: a chart never grows past it, CSS only shrinks it to fit
+  const svg = s("svg", { viewBox: `0 0 ${width} ${height}`, width, height, class: "chart", role: "img", "aria-label": label });
   svg.append(s("title", {}, label));
   return svg;
 }
@@ -73,7 +74,7 @@ export function columns(rows, label) {
     const barHeight = Math.max(0, (row.value / max) * 120);
     const x = 10 + i * band;
     const bar = s("rect", { x: x + 8, y: base - barHeight, width: band - 16, height: barHeight, rx: 2, class: "bar" });
-    bar.append(s("title", {}, `${row.label}: ${row.text}`));
+    bar.append(s("title", {}, `${row.label}: ${row.text}${row.tip || ""}`));
     svg.append(bar);
     svg.append(s("text", { x: x + band / 2, y: base - barHeight - 6, "text-anchor": "middle", class: "value" }, row.text));
     svg.append(s("text", { x: x + band / 2, y: base + 16, "text-anchor": "middle", class: "axis" }, row.label));

@@ -5,7 +5,7 @@ import { bars, columns, heatmap } from "./charts.js";
 import { badge, clock, h, loadPanel, money, number, percent, say, setPanel, stat, table, todayIn, when, wireSignOut } from "./dom.js";
 
 const LIBRARY_KEY = "studyspot.console.library";
-const state = { session: null, libraries: [], library: null };
+const state = { session: null, libraries: [], library: null, loads: new Map() };
 
 const tz = () => state.library.timezone;
 const libraryPath = (suffix) => `/api/v1/analytics/libraries/${state.library.id}/${suffix}`;
@@ -18,8 +18,18 @@ function revenueRange() {
   return { from: start.toISOString().slice(0, 10), to: today };
 }
 
+const MONTH_KEY = /^(\d{4})-(\d{2})$/;
+
+/** "2026-10" -> "Oct 26" so month columns stay narrow; other keys keep the API's label. */
+function shortLabel(row) {
+  const month = MONTH_KEY.exec(row.key);
+  if (!month) return row.label || row.key;
+  const first = new Date(Date.UTC(Number(month[1]), Number(month[2]) - 1, 1));
+  return new Intl.DateTimeFormat("en-GB", { month: "short", year: "2-digit", timeZone: "UTC" }).format(first);
+}
+
 function revenueRows(rows) {
-  return rows.map((row) => ({ label: row.label || row.key, value: row.net_minor, text: money(row.net_minor, row.currency) }));
+  return rows.map((row) => ({ label: shortLabel(row), value: row.net_minor, text: money(row.net_minor, row.currency) }));
 }
 
 function renderSummary(body, data) {
@@ -46,7 +56,7 @@ function renderOccupancy(body, data) {
   }
 }
 
-function renderRevenue(body, [byMonth, byPlan]) {
+function renderRevenue(body, [byMonth, byPlan, byMethod]) {
   const total = byMonth.rows.reduce((sum, row) => sum + row.net_minor, 0);
   const currency = (byMonth.rows[0] || byPlan.rows[0] || { currency: "INR" }).currency;
   body.append(h("p", { class: "total", text: `Net ${money(total, currency)} from ${byMonth.from} to ${byMonth.to}` }));
@@ -54,6 +64,10 @@ function renderRevenue(body, [byMonth, byPlan]) {
   body.append(byMonth.rows.length ? columns(revenueRows(byMonth.rows), "Net revenue by month") : h("p", { class: "na", text: "No payments in this range." }));
   body.append(h("h3", { text: "By plan" }));
   body.append(byPlan.rows.length ? bars(revenueRows(byPlan.rows), "Net revenue by plan") : h("p", { class: "na", text: "No payments in this range." }));
+  if (byMethod.rows.length) {
+    body.append(h("h3", { text: "By payment method" }));
+    body.append(bars(revenueRows(byMethod.rows), "Net revenue by payment method"));
+  }
 }
 
 async function downloadRevenueCsv() {
@@ -72,19 +86,42 @@ async function downloadRevenueCsv() {
   setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
 
-function renderEnergy(body, [week, month]) {
+const ENERGY_DAYS = 7;
+
+/** kWh of each of the last 7 24-hour periods, from the summary's rolling windows ending now
+ * (window k minus window k-1), plus kWh per occupied seat-hour over 7 and 30 days. */
+function renderEnergy(body, windows) {
+  const month = windows[windows.length - 1];
+  const rows = [];
+  for (let k = ENERGY_DAYS; k >= 1; k -= 1) {
+    const kwh = windows[k - 1].energy_kwh - (k > 1 ? windows[k - 2].energy_kwh : 0);
+    const seatHours = windows[k - 1].occupied_seat_hours - (k > 1 ? windows[k - 2].occupied_seat_hours : 0);
+    const perSeatHour = seatHours > 0 ? ` · ${number(kwh / seatHours, 2)} kWh per seat-hour` : "";
+    rows.push({ label: k === 1 ? "last 24 h" : `${k - 1}–${k} d ago`, value: Math.max(0, kwh), text: `${number(kwh, 1)} kWh`, tip: perSeatHour });
+  }
+  body.append(columns(rows, "Energy used in kWh per 24-hour period, the last 7 days"));
+  body.append(h("p", { class: "hint", text: "kWh in each 24-hour period ending now." }));
   body.append(
-    bars(
-      [
-        { label: "last 7 days", value: week.energy_kwh, text: `${number(week.energy_kwh, 1)} kWh` },
-        { label: "last 30 days", value: month.energy_kwh, text: `${number(month.energy_kwh, 1)} kWh` },
-      ],
-      "Energy used in kWh",
+    h(
+      "div",
+      { class: "stats" },
+      stat("kWh / occupied seat-hour, 7 days", number(windows[ENERGY_DAYS - 1].kwh_per_occupied_seat_hour, 2)),
+      stat("kWh / occupied seat-hour, 30 days", number(month.kwh_per_occupied_seat_hour, 2)),
+      stat("kWh, 30 days", number(month.energy_kwh, 0)),
     ),
   );
-  body.append(
-    h("div", { class: "stats" }, stat("kWh / occupied seat-hour, 7 days", number(week.kwh_per_occupied_seat_hour, 2)), stat("kWh / occupied seat-hour, 30 days", number(month.kwh_per_occupied_seat_hour, 2))),
-  );
+}
+
+/** One request per URL while a library loads (the summary and energy panels share windows). */
+function sharedJson(path, params) {
+  const key = withQuery(path, params);
+  if (!state.loads.has(key)) state.loads.set(key, getJson(path, params));
+  return state.loads.get(key);
+}
+
+function energyWindows() {
+  const days = [...Array.from({ length: ENERGY_DAYS }, (_, i) => i + 1), 30];
+  return Promise.all(days.map((count) => sharedJson(libraryPath("summary"), { days: count })));
 }
 
 function renderDues(body, rows) {
@@ -224,14 +261,15 @@ function loadBookings() {
 }
 
 function loadLibrary() {
+  state.loads = new Map();
   document.getElementById("bookings-date").value = todayIn(tz());
   const range = revenueRange();
   const revenue = (groupBy) => getJson("/api/v1/analytics/revenue", { group_by: groupBy, ...range, library_id: state.library.id });
   return Promise.all([
-    loadPanel("panel-summary", () => getJson(libraryPath("summary"), { days: 30 }), renderSummary),
+    loadPanel("panel-summary", () => sharedJson(libraryPath("summary"), { days: 30 }), renderSummary),
     loadPanel("panel-occupancy", () => getJson(libraryPath("occupancy"), { days: 28 }), renderOccupancy),
-    loadPanel("panel-revenue", () => Promise.all([revenue("month"), revenue("plan")]), renderRevenue),
-    loadPanel("panel-energy", () => Promise.all([getJson(libraryPath("summary"), { days: 7 }), getJson(libraryPath("summary"), { days: 30 })]), renderEnergy),
+    loadPanel("panel-revenue", () => Promise.all([revenue("month"), revenue("plan"), revenue("method")]), renderRevenue),
+    loadPanel("panel-energy", energyWindows, renderEnergy),
     loadDues(),
     loadPanel("panel-forecast", () => getJson(libraryPath("forecast")), renderForecast),
     loadPanel("panel-devices", () => getJson("/api/v1/fleet/devices"), renderDevices),

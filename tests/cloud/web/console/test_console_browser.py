@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ import httpx
 from playwright.async_api import Page, expect
 
 from cloud.identity.roles import Role
+from tests.cloud.booking.conftest import build_library
 from tests.cloud.web.console.conftest import OwnerRig, screenshots, sign_in
 
 
@@ -22,6 +24,23 @@ async def test_owner_sees_the_library_panels_and_invites_staff(
     await expect(page).to_have_url(re.compile(r"/dashboard/owner$"))
     await expect(page.locator("body")).to_have_attribute("data-loaded", owner_rig.library.id)
     await expect(page.get_by_label("Library")).to_have_value(owner_rig.library.id)
+
+    await expect(page.locator("#panel-occupancy svg rect.cell")).to_have_count(168)
+    await expect(page.get_by_role("img", name=re.compile("Average occupancy"))).to_be_visible()
+    await expect(page.locator("#panel-summary")).to_contain_text("no-show rate")
+    revenue = page.locator("#panel-revenue")
+    await expect(revenue.get_by_role("img", name="Net revenue by month")).to_be_visible()
+    await expect(revenue.get_by_role("img", name="Net revenue by plan")).to_contain_text("Hourly")
+    await expect(page.locator("#panel-energy svg rect.bar")).to_have_count(7)
+    await expect(page.locator("#panel-forecast tbody tr").first).to_be_visible()
+    await expect(page.locator("#panel-dues").get_by_role("row", name=re.compile("Morning"))).to_contain_text(
+        "C1"
+    )
+    async with page.expect_download() as download_info:
+        await page.get_by_role("button", name="Download CSV (by month)").click()
+    csv_path = await (await download_info.value).path()
+    csv_text = await asyncio.to_thread(Path(csv_path).read_text)
+    assert csv_text.startswith("key,label,currency,payments,gross_minor")
 
     devices = page.locator("#panel-devices")
     await expect(devices.get_by_role("row", name=re.compile(owner_rig.device_name))).to_contain_text("online")
@@ -39,17 +58,18 @@ async def test_owner_sees_the_library_panels_and_invites_staff(
 
 
 async def test_admin_sees_tenants_and_fleet_suspends_a_tenant_and_searches_the_audit_log(
-    owner_rig: OwnerRig, page: Page, make_account: Any, cloud_client: httpx.AsyncClient, artifacts_dir: Path
+    edge_rig: OwnerRig, page: Page, make_account: Any, cloud_client: httpx.AsyncClient, artifacts_dir: Path
 ) -> None:
     admin = await make_account(Role.SUPER_ADMIN)
-    tenant_id = str(owner_rig.owner.tenant_id)
+    tenant_id = str(edge_rig.owner.tenant_id)
     tenants = (await cloud_client.get("/api/v1/admin/tenants", headers=admin.headers)).json()
     tenant_name = next(tenant["name"] for tenant in tenants if tenant["id"] == tenant_id)
-    await sign_in(page, owner_rig.url, admin)
+    await sign_in(page, edge_rig.url, admin)
     await expect(page).to_have_url(re.compile(r"/dashboard/admin$"))
     await expect(page.locator("body")).to_have_attribute("data-loaded", "admin")
 
-    fleet_row = page.locator("#panel-fleet").get_by_role("row", name=re.compile(owner_rig.device_name))
+    await expect(page.locator("#panel-overview")).to_contain_text("edges online")
+    fleet_row = page.locator("#panel-fleet").get_by_role("row", name=re.compile(edge_rig.device_name))
     await expect(fleet_row).to_contain_text("online")
     await expect(fleet_row).to_contain_text(tenant_name)
 
@@ -66,3 +86,22 @@ async def test_admin_sees_tenants_and_fleet_suspends_a_tenant_and_searches_the_a
     await expect(results.get_by_role("row", name=re.compile("tenant.suspend"))).to_contain_text(admin.email)
     await expect(results).not_to_contain_text("auth.login")
     await screenshots(page, artifacts_dir, "admin")
+
+
+async def test_panels_say_not_available_when_the_cloud_lacks_an_endpoint(
+    live_server: str, cloud_client: httpx.AsyncClient, make_account: Any, page: Page
+) -> None:
+    """As against a cloud without the analytics and billing services: their endpoints answer 404."""
+    owner = await make_account(Role.LIBRARY_OWNER)
+    await build_library(cloud_client, owner, name="Bare Library")
+    missing = {"error": {"code": "not_found", "message": "Not Found", "details": None}}
+    for pattern in ("**/api/v1/analytics/**", "**/api/v1/tenant/dues*"):
+        await page.route(pattern, lambda route: route.fulfill(status=404, json=missing))
+    await sign_in(page, live_server, owner)
+    await expect(page.locator("body")).to_have_attribute("data-loaded", re.compile(".+"))
+    for panel in ("summary", "occupancy", "revenue", "energy", "dues", "forecast"):
+        body = page.locator(f"#panel-{panel} .body")
+        await expect(body).to_have_attribute("data-state", "unavailable")
+        await expect(body).to_contain_text("Not available")
+    await expect(page.locator("#panel-devices")).to_contain_text("No edge devices yet.")
+    await expect(page.locator("#panel-staff")).to_contain_text(owner.email)
