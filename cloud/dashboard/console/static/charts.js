@@ -64,7 +64,8 @@ export function heatmap(cells, label) {
 
 /** Vertical bars: rows [{label, value, text}], e.g. revenue by month. */
 export function columns(rows, label) {
-  const band = 56;
+  const longest = Math.max(0, ...rows.map((row) => Math.max(row.label.length, row.text.length)));
+  const band = Math.max(56, Math.ceil(longest * 6.6) + 12);  // ~6.6 px per character at 11 px
   const height = 190;
   const base = 150;
   const width = Math.max(320, rows.length * band + 20);

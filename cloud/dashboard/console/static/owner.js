@@ -238,7 +238,7 @@ async function invite(event) {
   const result = document.getElementById("invite-result");
   try {
     const invitation = await requestJson("/api/v1/tenant/invitations", { json: { email: email.value.trim(), role: document.getElementById("invite-role").value } });
-    result.replaceChildren(`Invitation for ${invitation.email} created (valid until ${when(invitation.expires_at, tz())}). Give them this code to accept: `, h("code", { text: invitation.token }));
+    result.replaceChildren(`Invitation for ${invitation.email} created (valid until ${when(invitation.expires_at, state.library ? tz() : undefined)}). Give them this code to accept: `, h("code", { text: invitation.token }));
     email.value = "";
     loadStaff();
   } catch (error) {

@@ -105,3 +105,24 @@ async def test_panels_say_not_available_when_the_cloud_lacks_an_endpoint(
         await expect(body).to_contain_text("Not available")
     await expect(page.locator("#panel-devices")).to_contain_text("No edge devices yet.")
     await expect(page.locator("#panel-staff")).to_contain_text(owner.email)
+
+
+async def test_an_expired_access_token_is_refreshed_once_and_the_request_retried(
+    live_server: str, make_account: Any, page: Page
+) -> None:
+    owner = await make_account(Role.LIBRARY_OWNER)
+    await sign_in(page, live_server, owner)
+    await expect(page.locator("#panel-staff")).to_contain_text(owner.email)
+    key = "studyspot.console.session"
+    read_session = f"JSON.parse(sessionStorage.getItem('{key}'))"
+    before = await page.evaluate(read_session)
+    await page.evaluate(
+        f"sessionStorage.setItem('{key}', JSON.stringify({{...{read_session}, access: 'x'}}))"
+    )
+    await page.get_by_label("Email", exact=True).fill("late.staff@example.com")
+    await page.get_by_role("button", name="Send invitation").click()
+    await expect(page.locator("#invite-result")).to_contain_text("Invitation for late.staff@example.com")
+    after = await page.evaluate(read_session)
+    assert after["access"] not in ("x", before["access"])
+    assert after["refresh"] != before["refresh"], "the refresh token rotated"
+    assert after["role"] == "library_owner"
