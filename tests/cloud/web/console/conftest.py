@@ -58,10 +58,12 @@ async def enrolled_edge(url: str, client: httpx.AsyncClient, owner: Any, library
     return name
 
 
-def seed_library_history(app: FastAPI, tenant_id: uuid.UUID, library_id: str) -> None:
+def seed_library_history(app: FastAPI, tenant_id: uuid.UUID, library_id: str, days: int = 28) -> None:
     with app.state.session_factory() as session:
         now = dt.datetime.now(dt.UTC)
-        counts = seed_history(session, tenant_id=tenant_id, library_id=uuid.UUID(library_id), now=now)
+        counts = seed_history(
+            session, tenant_id=tenant_id, library_id=uuid.UUID(library_id), now=now, days=days
+        )
         session.commit()
     assert counts["bookings"] > 0 and counts["payments"] > 0, counts
 
