@@ -50,14 +50,14 @@ export function signOut(reason) {
   window.location.assign(LOGIN_PAGE + query);
 }
 
-/** The session if its role may see this page; otherwise back to the login page. */
+/** The session if its role may see this page; otherwise that role's own page, or the login page. */
 export function requireRole(roles) {
   const session = currentSession();
-  if (!session || !roles.includes(session.role)) {
-    signOut(session ? "wrong-role" : "");
-    return null;
-  }
-  return session;
+  if (session && roles.includes(session.role)) return session;
+  const home = session && homeFor(session.role);
+  if (home) window.location.replace(home);
+  else signOut(session ? "wrong-role" : "");
+  return null;
 }
 
 export function homeFor(role) {

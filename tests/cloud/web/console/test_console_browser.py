@@ -98,6 +98,13 @@ async def test_admin_sees_tenants_and_fleet_suspends_a_tenant_and_searches_the_a
     await expect(results).not_to_contain_text("auth.login")
     await screenshots(page, artifacts_dir, "admin")
 
+    await page.goto(edge_rig.url + "/dashboard/owner")  # not an admin's page: back to their own
+    await expect(page).to_have_url(re.compile(r"/dashboard/admin$"))
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(page.get_by_label("Password")).to_be_visible()
+    await page.goto(edge_rig.url + "/dashboard/admin")
+    await expect(page).to_have_url(re.compile(r"/dashboard$"))
+
 
 async def test_panels_say_not_available_without_the_endpoint_and_a_dead_token_is_refreshed(
     live_server: str, cloud_client: httpx.AsyncClient, make_account: Any, page: Page
