@@ -41,7 +41,7 @@ STUDENTS = 24
 HISTORY_EMAIL = "history-{library}-{n:02d}@history.studyspot.example.com"
 DEFAULT_HOURLY_MINOR = 5000
 NO_SHOW_RATE = 0.08
-REFUND_RATE = 0.04
+REFUND_EVERY_DAYS = 4  # the first payment of every 4th day (by date) is half refunded
 BASE_LOAD_KWH = 0.6  # lights, router, fridge: per hour while the building is open
 SEAT_HOUR_KWH = 0.09  # a desk lamp, a fan and a laptop charger per occupied seat-hour
 METER = "main-meter"
@@ -95,8 +95,9 @@ def seed_history(
     for back in range(days, 0, -1):
         day = today - dt.timedelta(days=back)
         rng = random.Random(f"{seed}:{library.id}:{day.isoformat()}")
-        for stay in _stays_of_day(rng, seats, day, tz):
-            _add_booking(batch, rng, library, plan, students, methods, stay)
+        for index, stay in enumerate(_stays_of_day(rng, seats, day, tz)):
+            refunded = index == 0 and day.toordinal() % REFUND_EVERY_DAYS == 0
+            _add_booking(batch, rng, library, plan, students, methods, stay, refunded=refunded)
     return {
         "students": len(students),
         "bookings": _insert(session, Booking, batch.bookings),
@@ -155,6 +156,8 @@ def _add_booking(
     students: Sequence[uuid.UUID],
     methods: Sequence[str],
     stay: _Stay,
+    *,
+    refunded: bool,
 ) -> None:
     booking_id = uuid.uuid5(NAMESPACE, f"{library.id}:{stay.seat_id}:{stay.start.isoformat()}:{stay.slot}")
     user_id = rng.choice(students)
@@ -175,7 +178,7 @@ def _add_booking(
     )  # fmt: skip
     if checked_in is not None:
         _add_occupancy(batch.occupied, max(checked_in, stay.start), stay.end)
-    _add_payment(batch, rng, booking_id, user_id, library.tenant_id, price, currency, methods)
+    _add_payment(batch, rng, booking_id, user_id, library.tenant_id, price, currency, methods, refunded)
 
 
 def _add_occupancy(occupied: dict[dt.datetime, float], start: dt.datetime, end: dt.datetime) -> None:
@@ -196,12 +199,12 @@ def _add_payment(
     price: int,
     currency: str,
     methods: Sequence[str],
+    refunded: bool,
 ) -> None:
     if price <= 0:
         return
     payment_id = uuid.uuid5(NAMESPACE, f"payment:{booking_id}")
     method = rng.choice(methods)
-    refunded = rng.random() < REFUND_RATE
     booking = batch.bookings[-1]
     batch.payments.append(
         {
