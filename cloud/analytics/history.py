@@ -23,11 +23,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from cloud.analytics.jobs import hour_floor
+from cloud.analytics.models import TelemetryHourly
 from cloud.booking import timing
 from cloud.booking.models import Booking, half_open
 from cloud.catalog.models import LibraryRecord, Plan, SeatRecord
@@ -226,21 +227,18 @@ def _add_payment(
         )  # fmt: skip
 
 
-CHUNK = 1000  # rows per INSERT: stays under PostgreSQL's 65535 bind parameters
-
-
-def _insert(session: Session, model: type[Any], rows: list[dict[str, Any]]) -> int:
-    """Insert the rows whose id is new; returns how many were."""
+def _insert(
+    session: Session, model: type[Any], rows: list[dict[str, Any]], key: Sequence[str] = ("id",)
+) -> int:
+    """Insert the rows whose `key` is new; returns how many were."""
+    if not rows:
+        return 0
     table = model.__table__
     known = set(table.c.keys())
-    written = 0
-    for first in range(0, len(rows), CHUNK):
-        chunk = [
-            {key: value for key, value in row.items() if key in known} for row in rows[first : first + CHUNK]
-        ]
-        statement = insert(table).values(chunk).on_conflict_do_nothing(index_elements=["id"])
-        written += len(session.execute(statement.returning(table.c.id)).all())
-    return written
+    values = [{name: value for name, value in row.items() if name in known} for row in rows]
+    # one compiled statement, sent as multi-row batches (SQLAlchemy "insertmanyvalues")
+    statement = insert(table).on_conflict_do_nothing(index_elements=list(key)).returning(table.c[key[0]])
+    return len(session.execute(statement, values).all())
 
 
 def _insert_energy(
@@ -255,25 +253,18 @@ def _insert_energy(
     plus a share per occupied seat-hour."""
     start = hour_floor(timing.local_instant(today - dt.timedelta(days=days), "00:00", tz))
     end = timing.local_instant(today, "00:00", tz)
-    statement = text(
-        """
-        INSERT INTO telemetry_hourly (tenant_id, library_id, sensor, metric, hour, minutes, samples, total,
-          minimum, maximum, last, increase)
-        VALUES (:tenant, :library, :sensor, 'energy', :hour, 60, 360, :total, :minimum, :maximum, :last,
-          :increase)
-        ON CONFLICT (library_id, sensor, metric, hour) DO NOTHING RETURNING hour
-        """
-    )
-    meter, written, hour = 0.0, 0, start
+    rows: list[dict[str, Any]] = []
+    meter, hour = 0.0, start
     while hour < end:
         local_hour = hour.astimezone(tz).hour
         kwh = (BASE_LOAD_KWH if 6 <= local_hour < 22 else 0.1) + SEAT_HOUR_KWH * occupied.get(hour, 0.0)
-        params = {
-            "tenant": library.tenant_id, "library": library.id, "sensor": METER, "hour": hour,
-            "minimum": meter, "maximum": meter + kwh, "last": meter + kwh, "total": (meter + kwh / 2) * 360,
-            "increase": kwh,
-        }  # fmt: skip
-        written += len(session.execute(statement, params).all())
+        rows.append(
+            {
+                "tenant_id": library.tenant_id, "library_id": library.id, "sensor": METER, "metric": "energy",
+                "hour": hour, "minutes": 60, "samples": 360, "total": (meter + kwh / 2) * 360,
+                "minimum": meter, "maximum": meter + kwh, "last": meter + kwh, "increase": kwh,
+            }
+        )  # fmt: skip
         meter += kwh
         hour += dt.timedelta(hours=1)
-    return written
+    return _insert(session, TelemetryHourly, rows, key=("library_id", "sensor", "metric", "hour"))
