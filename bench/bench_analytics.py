@@ -8,16 +8,14 @@ from __future__ import annotations
 import datetime as dt
 import time
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from bench.cloud_rig import bench_cloud
+from bench.cloud_rig import bench_cloud, bench_library
 from bench.harness import BenchResult, measure
 from cloud.analytics import service
 from cloud.analytics.history import seed_history
 from cloud.catalog.models import LibraryRecord
-from cloud.db import app_url, make_engine, make_session_factory, platform_scope
-from cloud.tenancy import service as tenancy
+from cloud.db import app_url, make_engine, make_session_factory
 
 SEATS = 40
 HISTORY_DAYS = 90
@@ -25,28 +23,14 @@ ROUNDS = 10
 
 
 def _seed(session: Session, now: dt.datetime) -> tuple[LibraryRecord, dict[str, int], float]:
-    platform_scope(session)
-    tenant, _ = tenancy.create_tenant(
-        session,
-        name="Bench",
-        owner_email="owner@bench.example",
-        owner_password="bench owner pw 1",
-        actor_id=None,
-    )
-    library = tenancy.create_library(session, tenant.id, name="Bench Library", timezone="Asia/Kolkata")
-    tenancy.add_seats(session, library, [f"S{i:03d}" for i in range(SEATS)])
-    session.execute(
-        text(
-            "INSERT INTO plans (tenant_id, library_id, name, kind, price_minor, currency) "
-            "VALUES (:t, :l, 'Hourly', 'hourly', 5000, 'INR')"
-        ),
-        {"t": tenant.id, "l": library.id},
-    )
+    bench = bench_library(session, seats=SEATS, hourly_price_minor=5000)
     started = time.perf_counter()
-    counts = seed_history(session, tenant_id=tenant.id, library_id=library.id, now=now, days=HISTORY_DAYS)
+    counts = seed_history(
+        session, tenant_id=bench.tenant.id, library_id=bench.library.id, now=now, days=HISTORY_DAYS
+    )
     session.commit()
     seeded_in = time.perf_counter() - started
-    record = session.get(LibraryRecord, library.id)
+    record = session.get(LibraryRecord, bench.library.id)
     assert record is not None
     return record, counts, seeded_in
 

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from cloud.analytics.jobs import hour_floor, run_analytics_jobs
 from cloud.identity.roles import Role
+from tests.cloud.analytics.helpers import library_view
 from tests.cloud.booking.conftest import build_library
 
 MINUTE_SQL = """
@@ -23,12 +24,7 @@ VALUES (:tenant, :library, :device, 'main-meter', 'energy', :minute, 6, :reading
 
 
 async def summary(client: httpx.AsyncClient, setup: Any) -> dict[str, Any]:
-    response = await client.get(
-        f"/api/v1/analytics/libraries/{setup.id}/summary?days=1", headers=setup.owner.headers
-    )
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
+    return await library_view(client, setup, "summary", "days=1")
 
 
 async def test_energy_is_the_meters_rise_before_and_after_the_hourly_roll_up(

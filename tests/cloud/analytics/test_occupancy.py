@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from cloud.identity.roles import Role
+from tests.cloud.analytics.helpers import library_view
 from tests.cloud.booking.conftest import build_library
 
 UTC = dt.UTC
@@ -26,12 +27,7 @@ def two_days_ago_at(hour: int) -> dt.datetime:
 
 
 async def occupancy(client: httpx.AsyncClient, setup: Any, days: int = 7) -> dict[str, Any]:
-    response = await client.get(
-        f"/api/v1/analytics/libraries/{setup.id}/occupancy?days={days}", headers=setup.owner.headers
-    )
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
+    return await library_view(client, setup, "occupancy", f"days={days}")
 
 
 async def test_the_same_check_in_lands_in_each_librarys_local_hour(
