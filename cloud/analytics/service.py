@@ -111,6 +111,8 @@ stays AS (
   WHERE b.library_id = :library AND b.checked_in_at IS NOT NULL
     AND b.status IN ('checked_in', 'completed')
     AND b.checked_in_at < :until AND upper(b.during) > :since
+    -- a stay lasts at most a day (+ the early check-in window): lets the index bound the scan
+    AND b.checked_in_at >= CAST(:since AS timestamptz) - interval '2 days'
   GROUP BY b.id, b.checked_in_at, b.during
 ),
 cut AS (
