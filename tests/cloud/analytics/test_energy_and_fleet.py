@@ -54,8 +54,10 @@ async def test_energy_is_the_meters_rise_before_and_after_the_hourly_roll_up(
     assert live["occupied_seat_hours"] == 2.0
     assert abs(live["kwh_per_occupied_seat_hour"] - round(expected_kwh / 2, 4)) < 1e-9
 
-    assert run_analytics_jobs(cloud_app.state) == 3  # hours start, +1 h, +2 h (the current one is open)
-    assert run_analytics_jobs(cloud_app.state) == 3  # idempotent: the same rows again
+    now = dt.datetime.now(dt.UTC)
+    assert run_analytics_jobs(cloud_app.state, now) == 3  # hours start, +1 h, +2 h (the current one is open)
+    assert run_analytics_jobs(cloud_app.state, now) == 0  # done for this hour
+    assert run_analytics_jobs(cloud_app.state, now, force=True) == 3  # idempotent: the same rows again
     rows = platform_sql("SELECT hour, minutes, increase FROM telemetry_hourly ORDER BY hour")
     assert [row.minutes for row in rows] == [60, 60, 30]
     assert abs(sum(row.increase for row in rows) - expected_kwh) < 1e-9
