@@ -23,11 +23,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from cloud.analytics.jobs import hour_floor
+from cloud.analytics.models import TelemetryHourly
 from cloud.booking import timing
 from cloud.booking.models import Booking, half_open
 from cloud.catalog.models import LibraryRecord, Plan, SeatRecord
@@ -41,7 +42,7 @@ STUDENTS = 24
 HISTORY_EMAIL = "history-{library}-{n:02d}@history.studyspot.example.com"
 DEFAULT_HOURLY_MINOR = 5000
 NO_SHOW_RATE = 0.08
-REFUND_RATE = 0.04
+REFUND_EVERY_DAYS = 4  # the first payment of every 4th day (by date) is half refunded
 BASE_LOAD_KWH = 0.6  # lights, router, fridge: per hour while the building is open
 SEAT_HOUR_KWH = 0.09  # a desk lamp, a fan and a laptop charger per occupied seat-hour
 METER = "main-meter"
@@ -95,8 +96,9 @@ def seed_history(
     for back in range(days, 0, -1):
         day = today - dt.timedelta(days=back)
         rng = random.Random(f"{seed}:{library.id}:{day.isoformat()}")
-        for stay in _stays_of_day(rng, seats, day, tz):
-            _add_booking(batch, rng, library, plan, students, methods, stay)
+        for index, stay in enumerate(_stays_of_day(rng, seats, day, tz)):
+            refunded = index == 0 and day.toordinal() % REFUND_EVERY_DAYS == 0
+            _add_booking(batch, rng, library, plan, students, methods, stay, refunded=refunded)
     return {
         "students": len(students),
         "bookings": _insert(session, Booking, batch.bookings),
@@ -155,6 +157,8 @@ def _add_booking(
     students: Sequence[uuid.UUID],
     methods: Sequence[str],
     stay: _Stay,
+    *,
+    refunded: bool,
 ) -> None:
     booking_id = uuid.uuid5(NAMESPACE, f"{library.id}:{stay.seat_id}:{stay.start.isoformat()}:{stay.slot}")
     user_id = rng.choice(students)
@@ -175,7 +179,7 @@ def _add_booking(
     )  # fmt: skip
     if checked_in is not None:
         _add_occupancy(batch.occupied, max(checked_in, stay.start), stay.end)
-    _add_payment(batch, rng, booking_id, user_id, library.tenant_id, price, currency, methods)
+    _add_payment(batch, rng, booking_id, user_id, library.tenant_id, price, currency, methods, refunded)
 
 
 def _add_occupancy(occupied: dict[dt.datetime, float], start: dt.datetime, end: dt.datetime) -> None:
@@ -196,12 +200,12 @@ def _add_payment(
     price: int,
     currency: str,
     methods: Sequence[str],
+    refunded: bool,
 ) -> None:
     if price <= 0:
         return
     payment_id = uuid.uuid5(NAMESPACE, f"payment:{booking_id}")
     method = rng.choice(methods)
-    refunded = rng.random() < REFUND_RATE
     booking = batch.bookings[-1]
     batch.payments.append(
         {
@@ -223,21 +227,18 @@ def _add_payment(
         )  # fmt: skip
 
 
-CHUNK = 1000  # rows per INSERT: stays under PostgreSQL's 65535 bind parameters
-
-
-def _insert(session: Session, model: type[Any], rows: list[dict[str, Any]]) -> int:
-    """Insert the rows whose id is new; returns how many were."""
+def _insert(
+    session: Session, model: type[Any], rows: list[dict[str, Any]], key: Sequence[str] = ("id",)
+) -> int:
+    """Insert the rows whose `key` is new; returns how many were."""
+    if not rows:
+        return 0
     table = model.__table__
     known = set(table.c.keys())
-    written = 0
-    for first in range(0, len(rows), CHUNK):
-        chunk = [
-            {key: value for key, value in row.items() if key in known} for row in rows[first : first + CHUNK]
-        ]
-        statement = insert(table).values(chunk).on_conflict_do_nothing(index_elements=["id"])
-        written += len(session.execute(statement.returning(table.c.id)).all())
-    return written
+    values = [{name: value for name, value in row.items() if name in known} for row in rows]
+    # one compiled statement, sent as multi-row batches (SQLAlchemy "insertmanyvalues")
+    statement = insert(table).on_conflict_do_nothing(index_elements=list(key)).returning(table.c[key[0]])
+    return len(session.execute(statement, values).all())
 
 
 def _insert_energy(
@@ -252,25 +253,18 @@ def _insert_energy(
     plus a share per occupied seat-hour."""
     start = hour_floor(timing.local_instant(today - dt.timedelta(days=days), "00:00", tz))
     end = timing.local_instant(today, "00:00", tz)
-    statement = text(
-        """
-        INSERT INTO telemetry_hourly (tenant_id, library_id, sensor, metric, hour, minutes, samples, total,
-          minimum, maximum, last, increase)
-        VALUES (:tenant, :library, :sensor, 'energy', :hour, 60, 360, :total, :minimum, :maximum, :last,
-          :increase)
-        ON CONFLICT (library_id, sensor, metric, hour) DO NOTHING RETURNING hour
-        """
-    )
-    meter, written, hour = 0.0, 0, start
+    rows: list[dict[str, Any]] = []
+    meter, hour = 0.0, start
     while hour < end:
         local_hour = hour.astimezone(tz).hour
         kwh = (BASE_LOAD_KWH if 6 <= local_hour < 22 else 0.1) + SEAT_HOUR_KWH * occupied.get(hour, 0.0)
-        params = {
-            "tenant": library.tenant_id, "library": library.id, "sensor": METER, "hour": hour,
-            "minimum": meter, "maximum": meter + kwh, "last": meter + kwh, "total": (meter + kwh / 2) * 360,
-            "increase": kwh,
-        }  # fmt: skip
-        written += len(session.execute(statement, params).all())
+        rows.append(
+            {
+                "tenant_id": library.tenant_id, "library_id": library.id, "sensor": METER, "metric": "energy",
+                "hour": hour, "minutes": 60, "samples": 360, "total": (meter + kwh / 2) * 360,
+                "minimum": meter, "maximum": meter + kwh, "last": meter + kwh, "increase": kwh,
+            }
+        )  # fmt: skip
         meter += kwh
         hour += dt.timedelta(hours=1)
-    return written
+    return _insert(session, TelemetryHourly, rows, key=("library_id", "sensor", "metric", "hour"))

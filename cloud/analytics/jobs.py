@@ -1,7 +1,8 @@
 """Periodic analytics work: roll the per-minute edge telemetry up into hourly rows.
 
     from cloud.analytics.jobs import run_analytics_jobs
-    run_analytics_jobs(app.state)          # about once an hour (idempotent: re-rolls recent hours)
+    run_analytics_jobs(app.state)     # call it as often as you like (the worker's minute tick):
+                                      # it rolls up once per new hour, or now with force=True
 
 Edges may push up to 72 h late (offline), so the last `ROLLUP_LOOKBACK` of closed hours is rolled
 again on every run; the upsert makes that idempotent.
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 
 ROLLUP_LOOKBACK = dt.timedelta(hours=73)
 HOUR = dt.timedelta(hours=1)
+ROLLED_HOUR_ATTRIBUTE = "analytics_rolled_hour"
 
 # One row per library sensor metric and UTC hour. `increase` sums the rises of `last` from minute
 # to minute (a drop is a meter reset: the new reading counts); a series' first minute counts its
@@ -80,12 +82,17 @@ def roll_up_telemetry(
     return int(session.execute(_UPSERT, params).rowcount or 0)  # type: ignore[attr-defined]
 
 
-def run_analytics_jobs(state: Any, now: dt.datetime | None = None) -> int:
-    """The worker's entry point: roll up every tenant's telemetry under the platform scope."""
+def run_analytics_jobs(state: Any, now: dt.datetime | None = None, *, force: bool = False) -> int:
+    """The worker's entry point: roll up every tenant's telemetry under the platform scope, once
+    per hour (remembered on `state`); returns the hourly rows written (0 when not due)."""
+    now = now or utcnow()
+    if not force and getattr(state, ROLLED_HOUR_ATTRIBUTE, None) == hour_floor(now):
+        return 0
     with state.session_factory() as session:
         platform_scope(session)
-        written = roll_up_telemetry(session, now=now or utcnow())
+        written = roll_up_telemetry(session, now=now)
         session.commit()
+    setattr(state, ROLLED_HOUR_ATTRIBUTE, hour_floor(now))
     if written:
         log.info("telemetry roll-up: %d hourly rows", written)
     return written

@@ -111,6 +111,8 @@ stays AS (
   WHERE b.library_id = :library AND b.checked_in_at IS NOT NULL
     AND b.status IN ('checked_in', 'completed')
     AND b.checked_in_at < :until AND upper(b.during) > :since
+    -- a stay lasts at most a day (+ the early check-in window): lets the index bound the scan
+    AND b.checked_in_at >= CAST(:since AS timestamptz) - interval '2 days'
   GROUP BY b.id, b.checked_in_at, b.during
 ),
 cut AS (
@@ -185,24 +187,28 @@ _CHECKINS_SINCE = text(
 )
 _ROLLED_ENERGY = text(
     """
-SELECT coalesce(sum(increase), 0) AS kwh, max(hour) AS last_hour FROM telemetry_hourly
+SELECT coalesce(sum(increase), 0) AS kwh, max(hour) AS last_hour, count(*) AS hours FROM telemetry_hourly
 WHERE library_id = :library AND metric = 'energy' AND hour >= :since AND hour < :until
 """
 )
 _LIVE_ENERGY = text(
-    f"SELECT coalesce(sum(increase), 0) FROM ({HOURLY_FROM_MINUTES}) live"  # noqa: S608 - module constant
+    f"SELECT coalesce(sum(increase), 0) AS kwh, count(*) AS hours FROM ({HOURLY_FROM_MINUTES}) live"  # noqa: S608 - module constant
 )
 
 
-def energy_kwh(session: Session, library_id: uuid.UUID, since: dt.datetime, until: dt.datetime) -> float:
+def energy_kwh(
+    session: Session, library_id: uuid.UUID, since: dt.datetime, until: dt.datetime
+) -> float | None:
     """kWh the library's meters counted in [since's hour, until): rolled-up hours, then the minutes
-    after the last rolled-up hour (not rolled up yet)."""
+    after the last rolled-up hour (not rolled up yet). None when no meter reported at all."""
     start = hour_floor(since)
     rolled = session.execute(_ROLLED_ENERGY, {"library": library_id, "since": start, "until": until}).one()
     boundary = rolled.last_hour + model.HOUR if rolled.last_hour is not None else start
     params = {"since": boundary, "until": until, "library": library_id, "metric": "energy"}
-    live = session.execute(_LIVE_ENERGY, params).scalar_one() if boundary < until else 0.0
-    return float(rolled.kwh) + float(live)
+    live = session.execute(_LIVE_ENERGY, params).one() if boundary < until else None
+    if not rolled.hours and (live is None or not live.hours):
+        return None
+    return float(rolled.kwh) + (float(live.kwh) if live is not None else 0.0)
 
 
 def summary(session: Session, library: LibraryRecord, days: int, now: dt.datetime) -> SummaryOut:
@@ -224,8 +230,8 @@ def summary(session: Session, library: LibraryRecord, days: int, now: dt.datetim
         no_show_rate=round(int(counts.no_shows) / resolved, 4) if resolved else 0.0,
         checkins_today=int(checkins_today),
         occupied_seat_hours=round(seat_hours, 3),
-        energy_kwh=round(kwh, 3),
-        kwh_per_occupied_seat_hour=round(kwh / seat_hours, 4) if seat_hours > 0 else None,
+        energy_kwh=round(kwh or 0.0, 3),
+        kwh_per_occupied_seat_hour=round(kwh / seat_hours, 4) if kwh is not None and seat_hours > 0 else None,
     )
 
 

@@ -50,3 +50,47 @@ def platform_sql(cloud_app: FastAPI) -> Callable[..., list[Any]]:
         return rows
 
     return run
+
+
+@pytest.fixture
+def add_stay(platform_sql: Callable[..., list[Any]]) -> Callable[..., uuid.UUID]:
+    """`add_stay(setup, seat_label, start, end, checked_in_at=..., status="completed")`: a past booking
+    written straight to the table (as the edge check-in and the completion job leave it)."""
+
+    def add(
+        setup: Any,
+        seat: str,
+        start: dt.datetime,
+        end: dt.datetime,
+        *,
+        checked_in_at: dt.datetime | None = None,
+        status: str = "completed",
+    ) -> uuid.UUID:
+        booking_id = uuid.uuid4()
+        platform_sql(
+            "INSERT INTO bookings (id, tenant_id, library_id, seat_id, user_id, kind, status, during,"
+            " price_minor, currency, checked_in_at, pass_id) VALUES (:id, :tenant, :library, :seat, :user,"
+            " 'hourly', :status, tstzrange(:start, :end, '[)'), 0, 'INR', :checked_in_at, :pass_id)",
+            id=booking_id, tenant=setup.owner.tenant_id, library=setup.id, seat=setup.seat(seat)["id"],
+            user=setup.owner.id, status=status, start=start, end=end, checked_in_at=checked_in_at,
+            pass_id=booking_id.hex[:16],
+        )  # fmt: skip
+        return booking_id
+
+    return add
+
+
+@pytest.fixture
+def add_device(platform_sql: Callable[..., list[Any]]) -> Callable[[Any], uuid.UUID]:
+    """`add_device(setup)`: an enrolled edge device row of the library (for events and telemetry)."""
+
+    def add(setup: Any) -> uuid.UUID:
+        device_id = uuid.uuid4()
+        platform_sql(
+            "INSERT INTO edge_devices (id, tenant_id, library_id, name, status, agent_version, last_seen_at,"
+            " clock_skew_seconds) VALUES (:id, :tenant, :library, 'desk-pi', 'active', '0.1.0', now(), 42.0)",
+            id=device_id, tenant=setup.owner.tenant_id, library=setup.id,
+        )  # fmt: skip
+        return device_id
+
+    return add
