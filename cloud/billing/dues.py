@@ -194,6 +194,14 @@ def advance_due(session: Session, due_id: uuid.UUID, now: dt.datetime, settings:
     if due is None or due.status not in open_unpaid:
         session.rollback()
         return _Advance()
+    sub = session.get(Subscription, due.subscription_id)
+    if sub is None or sub.status in (SubscriptionStatus.EXPIRED, SubscriptionStatus.CANCELLED):
+        due.status = DueStatus.CANCELLED.value  # e.g. a first period whose hold ran out unpaid
+        session.commit()
+        return _Advance()
+    if sub.status == SubscriptionStatus.PENDING_PAYMENT:
+        session.rollback()  # held for minutes only: the hold expiry decides, not reminders
+        return _Advance()
     library = booking_service.load_library(session, due.library_id)
     today = local_today(library, now)
     target = status_on(due, today, settings.grace_days)
@@ -275,6 +283,8 @@ def open_due(session: Session, subscription_id: uuid.UUID) -> SubscriptionDue | 
 def payable_due(session: Session, sub: Subscription, now: dt.datetime) -> SubscriptionDue:
     """What a renewal order pays: the oldest open due, or the first period of an unpaid subscription."""
     due = open_due(session, sub.id)
+    if sub.status == SubscriptionStatus.PENDING_PAYMENT and _hold_expired(session, sub, now):
+        raise ApiError(409, "hold_expired", "the hold on this seat expired; subscribe again")
     if due is None and sub.status == SubscriptionStatus.PENDING_PAYMENT:
         due = _insert_due(session, sub, sub.start_date, sub.end_date, sub.price_minor)
         if due is not None:
@@ -287,6 +297,15 @@ def payable_due(session: Session, sub: Subscription, now: dt.datetime) -> Subscr
     if due.amount_minor <= 0:
         raise ApiError(409, "nothing_to_pay", "this due is free")
     return due
+
+
+def _hold_expired(session: Session, sub: Subscription, now: dt.datetime) -> bool:
+    first_hold = session.scalar(
+        select(func.min(Booking.hold_expires_at)).where(
+            Booking.subscription_id == sub.id, Booking.status == BookingStatus.PENDING_PAYMENT
+        )
+    )
+    return first_hold is None or first_hold <= now
 
 
 def booking_of_due(session: Session, due: SubscriptionDue) -> Booking:

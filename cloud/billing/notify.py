@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -26,6 +27,7 @@ def notify_student(
     kind: EventKind,
     subject_id: str,
     *,
+    also: Sequence[tuple[EventKind, dict[str, Any]]] = (),
     user_id: uuid.UUID,
     tenant_id: uuid.UUID,
     library_id: uuid.UUID,
@@ -34,8 +36,9 @@ def notify_student(
 ) -> int:
     """Queue `kind` for the student; `subject_id` names the fact, so a repeat is deduplicated.
 
-    `context` gets `recipient_name` and `library_name` added. A savepoint keeps a notification
-    problem from undoing the business change: it is logged instead.
+    `context` gets `recipient_name` and `library_name` added; `also` queues more kinds about the
+    same fact with one contact lookup. A savepoint keeps a notification problem from undoing the
+    business change: it is logged instead.
     """
     try:
         with session.begin_nested():
@@ -48,12 +51,22 @@ def notify_student(
                 log.warning("%s for %s: student or library not visible; not sent", kind.value, subject_id)
                 return 0
             email, full_name = contact
-            full_context = {"recipient_name": full_name or email, "library_name": library.name, **context}
+            names = {"recipient_name": full_name or email, "library_name": library.name}
             profile = RecipientProfile(user_id=user_id, email=email, prefs=_prefs(session, user_id))
-            rows = plan_rows(
-                kind, subject_id, profile, full_context,
-                tenant_id=tenant_id, library_id=library_id, library_tz=library.timezone, now=now,
-            )  # fmt: skip
+            rows = [
+                row
+                for each_kind, each_context in ((kind, context), *also)
+                for row in plan_rows(
+                    each_kind,
+                    subject_id,
+                    profile,
+                    {**names, **each_context},
+                    tenant_id=tenant_id,
+                    library_id=library_id,
+                    library_tz=library.timezone,
+                    now=now,
+                )
+            ]
             return enqueue(session, rows)
     except (SQLAlchemyError, ValidationError):
         log.exception("could not queue %s for %s", kind.value, subject_id)

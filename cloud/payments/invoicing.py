@@ -33,7 +33,9 @@ class InvoiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="INVOICE_", extra="ignore", case_sensitive=False)
 
     supplier_name: str = Field(default="StudySpot library", description="Legal name printed on invoices.")
-    supplier_gstin: str | None = Field(default=None, description="Supplier GSTIN; invoices need it.")
+    supplier_gstin: str | None = Field(
+        default=None, description="Default supplier GSTIN, for tenants without saved GST details."
+    )
     supplier_state_code: str = Field(default="29", description="GST state code of the supplier.")
     supplier_state_name: str = Field(default="Karnataka", description="State name of the supplier.")
     supplier_address: str = Field(default="", description="Address line printed under the supplier.")
@@ -84,10 +86,9 @@ def supplier_of(session: Session, tenant_id: uuid.UUID, settings: InvoiceSetting
 
 
 def supplier_configured(session: Session, tenant_id: uuid.UUID) -> bool:
-    return (
-        tenant_billing.get_billing(session, tenant_id) is not None
-        or InvoiceSettings().supplier_gstin is not None
-    )
+    if InvoiceSettings().supplier_gstin is not None:
+        return True
+    return tenant_billing.get_billing(session, tenant_id) is not None
 
 
 def _customer(session: Session, payment: Payment, supplier: Supplier) -> InvoiceParty:

@@ -6,6 +6,8 @@ never notifies twice."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -17,13 +19,20 @@ from cloud.payments import invoicing
 from cloud.payments.models import Payment
 
 
-def _send(session: Session, payment: Payment, kind: EventKind, subject: str, context: dict[str, object],
-          now: dt.datetime) -> int:  # fmt: skip
+def _send(
+    session: Session,
+    payment: Payment,
+    kind: EventKind,
+    subject: str,
+    context: dict[str, Any],
+    now: dt.datetime,
+    also: Sequence[tuple[EventKind, dict[str, Any]]] = (),
+) -> int:
     booking = session.get(Booking, payment.booking_id)
     if booking is None:
         return 0
     return notify_student(
-        session, kind, subject, user_id=payment.user_id, tenant_id=payment.tenant_id,
+        session, kind, subject, also=also, user_id=payment.user_id, tenant_id=payment.tenant_id,
         library_id=booking.library_id, context=context, now=now,
     )  # fmt: skip
 
@@ -36,14 +45,13 @@ def payment_captured(session: Session, payment: Payment, now: dt.datetime) -> No
     money = {"amount_minor": payment.amount_minor, "currency": payment.currency}
     reference = payment.provider_payment_id or payment.order_ref
     context = {**money, "paid_at": payment.captured_at or now, "payment_ref": reference}
-    _send(session, payment, EventKind.PAYMENT_SUCCEEDED, f"payment:{payment.id}", context, now)
+    invoice: list[tuple[EventKind, dict[str, Any]]] = []
     if payment.invoice_number and invoicing.supplier_configured(session, payment.tenant_id):
-        invoice = {
-            **money,
-            "invoice_number": payment.invoice_number,
-            "action_url": _url(f"/api/v1/payments/{payment.id}/invoice.pdf"),
-        }
-        _send(session, payment, EventKind.INVOICE_READY, f"payment:{payment.id}", invoice, now)
+        link = _url(f"/api/v1/payments/{payment.id}/invoice.pdf")
+        invoice.append(
+            (EventKind.INVOICE_READY, {**money, "invoice_number": payment.invoice_number, "action_url": link})
+        )
+    _send(session, payment, EventKind.PAYMENT_SUCCEEDED, f"payment:{payment.id}", context, now, invoice)
 
 
 def payment_failed(session: Session, payment: Payment, now: dt.datetime) -> None:

@@ -212,7 +212,8 @@ def _on_success(session: Session, event: WebhookEvent, payment: Payment, now: dt
     payment.captured_at = now
     payment.status = _status_after_refunds(session, payment).value
     payment.invoice_number = allocate_invoice_number(session, payment.tenant_id)
-    credit_notes.issue_credit_notes(session, payment, now)  # refunds reported before the capture
+    if payment.status != PaymentStatus.CAPTURED:  # refunds reported before the capture
+        credit_notes.issue_credit_notes(session, payment, now)
     payment_events.payment_captured(session, payment, now)
     return _confirm_or_refund(session, payment, now)
 

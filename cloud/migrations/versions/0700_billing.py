@@ -94,6 +94,11 @@ def upgrade() -> None:
         op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
         op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
         op.execute(f"CREATE POLICY {table}_scope ON {table} USING ({clause}) WITH CHECK ({clause})")
+    # the supplier's registration is printed on the invoices its payers download
+    op.execute(
+        "CREATE POLICY tenant_billing_payer_read ON tenant_billing FOR SELECT USING (EXISTS "
+        "(SELECT 1 FROM payments p WHERE p.tenant_id = tenant_billing.tenant_id AND p.user_id = app_user()))"
+    )
     for table in ("tenant_billing", "subscription_dues"):
         op.execute(
             f"CREATE TRIGGER {table}_updated_at BEFORE UPDATE ON {table} "

@@ -15,7 +15,10 @@ from sqlalchemy.orm import Session
 from cloud.billing.config import BillingSettings
 from cloud.billing.jobs import run_billing_jobs
 from cloud.booking.jobs import run_booking_jobs
+from cloud.fleet.booking_bridge import booking_passes
+from cloud.fleet.hooks import PullWindow
 from cloud.identity.roles import Role
+from shared.sync import Revocation
 from tests.cloud.booking.conftest import LIBRARY_TZ, LibrarySetup
 from tests.cloud.booking.helpers import local_day
 from tests.cloud.payflow.conftest import PayflowServer, wait_until
@@ -133,6 +136,15 @@ async def test_monthly_dues_renew_remind_suspend_and_reinstate_on_another_seat(
     assert _scalar(owner_session, sql_status, id=sub["id"]) == "suspended"
     revoked = "SELECT count(*) FROM revocations r JOIN bookings b ON b.id = r.booking_id WHERE b.id = :id"
     assert _scalar(owner_session, revoked, id=future_row) == 1
+    pass_id = _scalar(owner_session, "SELECT pass_id FROM bookings WHERE id = :id", id=future_row)
+    real_now = dt.datetime.now(dt.UTC)
+    window = PullWindow(
+        tenant_id=owner.tenant_id, library_id=uuid.UUID(library.id), now=real_now, changed_after=None,
+        changed_until=real_now + dt.timedelta(minutes=1), previous_horizon=None,
+        horizon=real_now + dt.timedelta(days=1),
+    )  # fmt: skip
+    pulled = [record for _, record in booking_passes(owner_session, window)]
+    assert any(isinstance(r, Revocation) and r.pass_id == pass_id for r in pulled)  # the door learns it
     assert "suspension" in _outbox_kinds(owner_session, student.id)
     cancelled = _scalar(
         owner_session,
