@@ -25,6 +25,7 @@ from cloud.booking.router import router as booking_router
 from cloud.catalog.router import router as catalog_router
 from cloud.config import CloudSettings
 from cloud.dashboard.console.router import router as console_router
+from cloud.dashboard.student.router import router as student_pages_router
 from cloud.db import app_url, make_engine, make_session_factory
 from cloud.errors import install_error_handlers
 from cloud.fleet.router import router as fleet_router
@@ -90,6 +91,7 @@ def create_app(settings: CloudSettings) -> FastAPI:
     app.include_router(console_router)
     app.include_router(analytics_router)
     app.include_router(billing_router)
+    app.include_router(student_pages_router)
     _install_middleware(app, settings)
     return app
 

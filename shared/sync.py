@@ -143,6 +143,17 @@ class PlanRecord(_Outbound):
     active: bool = True
 
 
+class SeatRecord(_Outbound):
+    """A seat of the library, for the kiosk's seat map and desk sales."""
+
+    id: UUID
+    label: ShortText
+    zone_id: UUID | None = None
+    zone_name: str = ""
+    seat_type: str = ""
+    active: bool = True
+
+
 class RemoteCommand(_Outbound):
     id: UUID
     kind: Slug  # e.g. unlock_door, reload_config, rotate_key
@@ -159,6 +170,7 @@ class PullResponse(_Outbound):
     revocations: list[Revocation] = Field(default_factory=list)
     staff: list[StaffRecord] = Field(default_factory=list)
     plans: list[PlanRecord] = Field(default_factory=list)
+    seats: list[SeatRecord] = Field(default_factory=list)
     config: dict[str, Any] | None = None
     commands: list[RemoteCommand] = Field(default_factory=list)
     pass_keys: dict[str, str] = Field(default_factory=dict)  # key_id -> public_key_to_text(...)
@@ -178,5 +190,6 @@ __all__ = [
     "PushResult",
     "RemoteCommand",
     "Revocation",
+    "SeatRecord",
     "StaffRecord",
 ]

@@ -5,7 +5,7 @@
   is logged and the event stays unconsumed for `pending_checkins` instead of failing the batch).
   If `cloud.booking.service` defines `record_edge_checkin(session, checkin) -> bool`, it is called
   as a hook too.
-- Passes, revocations and plans for the pull come from registered pass sources.
+- Passes, revocations, plans and seats for the pull come from registered pass sources.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from cloud.fleet.models import EdgeEventRow
 from cloud.models_common import utcnow
-from shared.sync import PassRecord, PlanRecord, Revocation
+from shared.sync import PassRecord, PlanRecord, Revocation, SeatRecord
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class PullWindow:
     horizon: dt.datetime
 
 
-PullItem = tuple[dt.datetime, PassRecord | Revocation | PlanRecord]  # (row's updated_at, record)
+PullItem = tuple[dt.datetime, PassRecord | Revocation | PlanRecord | SeatRecord]  # (row's updated_at, record)
 PassSource = Callable[[Session, PullWindow], Iterable[PullItem]]
 
 _checkin_hooks: list[CheckinHook] = []

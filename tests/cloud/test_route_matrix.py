@@ -116,6 +116,15 @@ ACCESS: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/fleet/devices/{device_id}/revoke"): OWNER,
     ("POST", "/api/v1/fleet/devices/{device_id}/commands"): OWNER,
     ("GET", "/api/v1/fleet/devices/{device_id}/commands"): OWNER,
+    # student pages: empty shells; their data comes from the authenticated API in the browser
+    ("GET", "/app"): PUBLIC,
+    ("GET", "/app/login"): PUBLIC,
+    ("GET", "/app/search"): PUBLIC,
+    ("GET", "/app/libraries/{library_id}"): PUBLIC,
+    ("GET", "/app/bookings"): PUBLIC,
+    ("GET", "/app/bookings/{booking_id}/pass"): PUBLIC,
+    ("GET", "/app/pay/return"): PUBLIC,
+    ("GET", "/app/static/{filename}"): PUBLIC,
     ("POST", "/api/v1/fleet/enroll"): PUBLIC,  # the one-time enrollment token in the body is the credential
     ("POST", "/api/v1/fleet/keys/rotate"): DEVICE,
     ("POST", "/api/v1/fleet/sync/push"): DEVICE,
