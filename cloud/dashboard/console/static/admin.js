@@ -1,6 +1,6 @@
 // The platform admin's dashboard: tenants, fleet health, revenue across tenants, audit search.
 
-import { ApiError, getJson, requestJson, requireRole } from "./api.js";
+import { getJson, requestJson, requireRole } from "./api.js";
 import { bars } from "./charts.js";
 import { badge, h, loadPanel, money, number, say, setPanel, showPanelError, stat, table, when, wireSignOut } from "./dom.js";
 
@@ -72,32 +72,6 @@ async function loadTenants() {
   select.value = chosen;
 }
 
-/** The existing owner/admin device list, in the shape of `GET /api/v1/admin/fleet`. */
-function asFleetRow(device) {
-  return {
-    device_id: device.id,
-    tenant_id: device.tenant_id,
-    name: device.name,
-    online: device.online,
-    last_seen_at: device.last_seen_at,
-    agent_version: device.agent_version || null,
-    queue_depth: device.queue_depth,
-    dead_letters: device.dead_letters,
-    clock_skew_s: device.clock_skew_seconds,
-    skew_flagged: device.clock_skew_flagged,
-    revoked: Boolean(device.revoked_at),
-  };
-}
-
-async function fleet() {
-  try {
-    return await getJson("/api/v1/admin/fleet");
-  } catch (error) {
-    if (!(error instanceof ApiError) || error.status !== 404) throw error;
-    return (await getJson("/api/v1/fleet/devices")).map(asFleetRow);
-  }
-}
-
 function renderFleet(body, edges) {
   if (!edges.length) {
     body.append(h("p", { class: "na", text: "No edges enrolled yet." }));
@@ -163,7 +137,7 @@ async function start() {
   wireSignOut();
   document.getElementById("audit-form").addEventListener("submit", searchAudit);
   await loadTenants();
-  await Promise.all([loadPanel("panel-overview", () => getJson("/api/v1/admin/analytics/overview"), renderOverview), loadPanel("panel-fleet", fleet, renderFleet)]);
+  await Promise.all([loadPanel("panel-overview", () => getJson("/api/v1/admin/analytics/overview"), renderOverview), loadPanel("panel-fleet", () => getJson("/api/v1/admin/fleet"), renderFleet)]);
   document.body.dataset.loaded = "admin";
 }
 
