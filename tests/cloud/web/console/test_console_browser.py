@@ -138,3 +138,14 @@ async def test_panels_say_not_available_without_the_endpoint_and_a_dead_token_is
     assert after["access"] not in ("x", before["access"])
     assert after["refresh"] != before["refresh"], "the refresh token rotated"
     assert after["role"] == "library_owner"
+
+    # staff see the library's panels but neither money nor devices, and cannot invite
+    staff = await make_account(Role.LIBRARY_STAFF, tenant_id=owner.tenant_id)
+    await page.unroute_all()
+    await page.get_by_role("button", name="Sign out").click()
+    await sign_in(page, live_server, staff)
+    await expect(page.locator("body")).to_have_attribute("data-loaded", re.compile(".+"))
+    for panel in ("revenue", "devices"):
+        await expect(page.locator(f"#panel-{panel} .body")).to_have_attribute("data-state", "forbidden")
+    await expect(page.locator("#panel-summary .body")).to_have_attribute("data-state", "ready")
+    await expect(page.locator("#invite-form")).to_be_hidden()
