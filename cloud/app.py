@@ -18,12 +18,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.middleware.cors import CORSMiddleware
 
 from cloud import crypto
+from cloud.analytics.router import router as analytics_router
 from cloud.audit.router import router as audit_router
 from cloud.billing.router import router as billing_router
 from cloud.booking.extras_router import router as booking_extras_router
 from cloud.booking.router import router as booking_router
 from cloud.catalog.router import router as catalog_router
 from cloud.config import CloudSettings
+from cloud.dashboard.console.router import router as console_router
 from cloud.dashboard.student.router import router as student_pages_router
 from cloud.db import app_url, make_engine, make_session_factory
 from cloud.desk.router import router as desk_router
@@ -89,6 +91,8 @@ def create_app(settings: CloudSettings) -> FastAPI:
     app.include_router(fleet_router)
     app.include_router(notifications_router)
     app.include_router(payments_router)
+    app.include_router(console_router)
+    app.include_router(analytics_router)
     app.include_router(billing_router)
     app.include_router(desk_router)
     app.include_router(student_pages_router)
