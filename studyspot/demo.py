@@ -222,8 +222,8 @@ def _sample_booking(settings: Any, seeded: dict[str, Any]) -> dict[str, str]:
 
 
 def _seed_activity(app: Any, seeded: dict[str, Any]) -> dict[str, Any]:
-    """Upcoming bookings of the demo student and a waitlist entry, so the pages and the worker
-    have something to show from the first minute."""
+    """Upcoming bookings of the demo's classmates and a waitlist entry, so the pages and the
+    worker have something to show from the first minute."""
     import uuid
 
     from cloud.booking.demo import seed_demo_activity
@@ -234,7 +234,7 @@ def _seed_activity(app: Any, seeded: dict[str, Any]) -> dict[str, Any]:
             session,
             tenant_id=uuid.UUID(seeded["tenant_id"]),
             library_id=uuid.UUID(seeded["library_id"]),
-            student_ids=[uuid.UUID(seeded["accounts"]["student"]["user_id"])],
+            student_ids=[uuid.UUID(user_id) for user_id in seeded["classmate_ids"]],
             now=utcnow(),
         )
     return dict(activity)
@@ -338,6 +338,8 @@ def _demo_document(
     document: dict[str, Any] = {
         "cloud_url": f"http://{public_host}:{ports.cloud}",
         "kiosk_url": f"http://{public_host}:{ports.kiosk}",
+        "student_app_url": f"http://{public_host}:{ports.cloud}/app",
+        "dashboard_url": f"http://{public_host}:{ports.cloud}/dashboard",
         "mqtt": {"host": public_host, "port": ports.mqtt},
         "edge_config": edge["config_path"],
         "edge_device_id": edge["edge_device_id"],
@@ -354,7 +356,8 @@ def _print_banner(demo: dict[str, Any], data_dir: Path) -> None:
         "",
         "StudySpot demo is running. Ctrl-C stops everything.",
         f"  cloud API    {demo['cloud_url']}/docs   (health: {demo['cloud_url']}/health)",
-        f"  student app  {demo['cloud_url']}/app",
+        f"  student app  {demo['student_app_url']}",
+        f"  dashboard    {demo['dashboard_url']}   (owner and platform admin)",
         f"  edge kiosk   {demo['kiosk_url']}/       (health: {demo['kiosk_url']}/health)",
         f"  MQTT broker  {demo['mqtt']['host']}:{demo['mqtt']['port']}",
         *[f"  {role:<12} {acc.get('email')} / {acc.get('password')}" for role, acc in accounts.items()],
