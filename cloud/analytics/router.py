@@ -107,7 +107,8 @@ def revenue_report(
     viewer = viewer_of(principal, context)
     if not viewer.platform and tenant_id is not None and tenant_id != viewer.tenant_id:
         raise ApiError(403, "forbidden", "an owner sees their own tenant's revenue only")
-    service.scope_for(session, viewer, "analytics.revenue.read", f"tenant:{tenant_id or viewer.tenant_id}")
+    target = f"tenant:{tenant_id or viewer.tenant_id}"
+    service.scope_for(session, viewer, "analytics.revenue.read", target, tenant_id)
     if library_id is not None:
         service.library_in_scope(session, viewer, library_id)
     end = end or utcnow().date()

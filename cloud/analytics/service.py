@@ -55,11 +55,16 @@ class Viewer:
     ip: str = ""
 
 
-def scope_for(session: Session, viewer: Viewer, action: str, target: str) -> None:
-    """Scope the session to the viewer; a super admin's cross-tenant read is audited (and committed)."""
+def scope_for(
+    session: Session, viewer: Viewer, action: str, target: str, tenant_id: uuid.UUID | None = None
+) -> None:
+    """Scope the session to the viewer; a super admin's cross-tenant read is audited (and committed),
+    under the tenant read when there is one so it shows in that tenant's audit log too."""
     if viewer.platform:
         platform_scope(session, viewer.user_id)
-        audit.record(session, action, actor_id=viewer.user_id, target=target, ip=viewer.ip)
+        audit.record(
+            session, action, tenant_id=tenant_id, actor_id=viewer.user_id, target=target, ip=viewer.ip
+        )
         session.commit()
         return
     if viewer.tenant_id is None:
@@ -69,6 +74,11 @@ def scope_for(session: Session, viewer: Viewer, action: str, target: str) -> Non
 
 def open_library(session: Session, viewer: Viewer, library_id: uuid.UUID, action: str) -> LibraryRecord:
     """The library the viewer may read analytics of, with the session scoped; 404 otherwise."""
+    if viewer.platform:
+        platform_scope(session, viewer.user_id)
+        library = library_in_scope(session, viewer, library_id)
+        scope_for(session, viewer, action, f"library:{library_id}", library.tenant_id)
+        return library
     scope_for(session, viewer, action, f"library:{library_id}")
     return library_in_scope(session, viewer, library_id)
 
