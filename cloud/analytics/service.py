@@ -43,6 +43,10 @@ HOLDOUT_DAYS = 7
 FORECAST_HOURS = 7 * 24
 BEST_TIME_AHEAD_DAYS = 30
 SUGGESTIONS = 3
+BEST_TIME_CACHE_SIZE = 4096
+# public best-time answers per (library, date, current local hour): the history only changes by
+# the hour for this purpose, and an anonymous route must not refit 8 weeks on every page view
+_best_time_cache: dict[tuple[uuid.UUID, dt.date, dt.datetime], BestTimeOut] = {}
 
 
 @dataclass(frozen=True)
@@ -283,7 +287,7 @@ def _forecast_hour(start: dt.datetime, expected: float, seats: int) -> ForecastH
 
 
 def best_time(session: Session, library: LibraryRecord, day: dt.date | None, now: dt.datetime) -> BestTimeOut:
-    """The quietest open hours of local date `day` (default today) by the forecast."""
+    """The quietest open hours of local date `day` (default today) by the forecast (cached per hour)."""
     tz = timing.zone_of(library.timezone)
     today = timing.local_date(now, tz)
     day = day or today
@@ -292,6 +296,18 @@ def best_time(session: Session, library: LibraryRecord, day: dt.date | None, now
             422, "date_out_of_range", f"pick a date from today to {BEST_TIME_AHEAD_DAYS} days ahead",
             {"today": today.isoformat()},
         )  # fmt: skip
+    key = (library.id, day, model.local_hour_start(now, tz))
+    cached = _best_time_cache.get(key)
+    if cached is None:
+        if len(_best_time_cache) >= BEST_TIME_CACHE_SIZE:
+            _best_time_cache.clear()
+        cached = _best_time_cache[key] = _best_time(session, library, day, now)
+    return cached
+
+
+def _best_time(session: Session, library: LibraryRecord, day: dt.date, now: dt.datetime) -> BestTimeOut:
+    tz = timing.zone_of(library.timezone)
+    today = timing.local_date(now, tz)
     window = timing.opening_window(library.opening_hours or {}, library.closures or [], day, tz)
     out = BestTimeOut(library_id=library.id, timezone=library.timezone, date=day, suggestions=[], hint="")
     if window is None:
