@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -21,6 +23,7 @@ from cloud.analytics.schemas import (
     RevenueOut,
     SummaryOut,
 )
+from cloud.catalog.models import LibraryRecord
 from cloud.deps import Principal, RequestContext, get_request_context, get_session, require_role
 from cloud.errors import ApiError
 from cloud.identity.roles import Role
@@ -42,42 +45,48 @@ def viewer_of(principal: Principal, context: RequestContext) -> service.Viewer:
     )
 
 
+@dataclass(frozen=True)
+class LibraryAccess:
+    """A library the caller may read analytics of, and the session scoped for them."""
+
+    session: Session
+    library: LibraryRecord
+
+
+def library_access(action: str) -> Callable[..., LibraryAccess]:
+    """Dependency: staff/owner of the library's tenant, or a super admin (audited as `action`)."""
+
+    def dependency(
+        library_id: uuid.UUID,
+        principal: Principal = Depends(staff_or_admin),
+        session: Session = Depends(get_session),
+        context: RequestContext = Depends(get_request_context),
+    ) -> LibraryAccess:
+        library = service.open_library(session, viewer_of(principal, context), library_id, action)
+        return LibraryAccess(session, library)
+
+    return dependency
+
+
 @router.get("/api/v1/analytics/libraries/{library_id}/occupancy", response_model=OccupancyOut)
 def occupancy(
-    library_id: uuid.UUID,
     days: int = Query(28, ge=1, le=366),
-    principal: Principal = Depends(staff_or_admin),
-    session: Session = Depends(get_session),
-    context: RequestContext = Depends(get_request_context),
+    access: LibraryAccess = Depends(library_access("analytics.occupancy.read")),
 ) -> OccupancyOut:
-    viewer = viewer_of(principal, context)
-    library = service.open_library(session, viewer, library_id, "analytics.occupancy.read")
-    return service.occupancy(session, library, days, utcnow())
+    return service.occupancy(access.session, access.library, days, utcnow())
 
 
 @router.get("/api/v1/analytics/libraries/{library_id}/summary", response_model=SummaryOut)
 def summary(
-    library_id: uuid.UUID,
     days: int = Query(30, ge=1, le=366),
-    principal: Principal = Depends(staff_or_admin),
-    session: Session = Depends(get_session),
-    context: RequestContext = Depends(get_request_context),
+    access: LibraryAccess = Depends(library_access("analytics.summary.read")),
 ) -> SummaryOut:
-    viewer = viewer_of(principal, context)
-    library = service.open_library(session, viewer, library_id, "analytics.summary.read")
-    return service.summary(session, library, days, utcnow())
+    return service.summary(access.session, access.library, days, utcnow())
 
 
 @router.get("/api/v1/analytics/libraries/{library_id}/forecast", response_model=ForecastOut)
-def forecast(
-    library_id: uuid.UUID,
-    principal: Principal = Depends(staff_or_admin),
-    session: Session = Depends(get_session),
-    context: RequestContext = Depends(get_request_context),
-) -> ForecastOut:
-    viewer = viewer_of(principal, context)
-    library = service.open_library(session, viewer, library_id, "analytics.forecast.read")
-    return service.forecast(session, library, utcnow())
+def forecast(access: LibraryAccess = Depends(library_access("analytics.forecast.read"))) -> ForecastOut:
+    return service.forecast(access.session, access.library, utcnow())
 
 
 @router.get("/api/v1/libraries/{library_id}/best-time", response_model=BestTimeOut, tags=["libraries"])
@@ -107,7 +116,8 @@ def revenue_report(
     viewer = viewer_of(principal, context)
     if not viewer.platform and tenant_id is not None and tenant_id != viewer.tenant_id:
         raise ApiError(403, "forbidden", "an owner sees their own tenant's revenue only")
-    service.scope_for(session, viewer, "analytics.revenue.read", f"tenant:{tenant_id or viewer.tenant_id}")
+    target = f"tenant:{tenant_id or viewer.tenant_id}"
+    service.scope_for(session, viewer, "analytics.revenue.read", target, tenant_id)
     if library_id is not None:
         service.library_in_scope(session, viewer, library_id)
     end = end or utcnow().date()

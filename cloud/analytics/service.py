@@ -43,6 +43,10 @@ HOLDOUT_DAYS = 7
 FORECAST_HOURS = 7 * 24
 BEST_TIME_AHEAD_DAYS = 30
 SUGGESTIONS = 3
+BEST_TIME_CACHE_SIZE = 4096
+# public best-time answers per (library, date, current local hour): the history only changes by
+# the hour for this purpose, and an anonymous route must not refit 8 weeks on every page view
+_best_time_cache: dict[tuple[uuid.UUID, dt.date, dt.datetime], BestTimeOut] = {}
 
 
 @dataclass(frozen=True)
@@ -55,11 +59,16 @@ class Viewer:
     ip: str = ""
 
 
-def scope_for(session: Session, viewer: Viewer, action: str, target: str) -> None:
-    """Scope the session to the viewer; a super admin's cross-tenant read is audited (and committed)."""
+def scope_for(
+    session: Session, viewer: Viewer, action: str, target: str, tenant_id: uuid.UUID | None = None
+) -> None:
+    """Scope the session to the viewer; a super admin's cross-tenant read is audited (and committed),
+    under the tenant read when there is one so it shows in that tenant's audit log too."""
     if viewer.platform:
         platform_scope(session, viewer.user_id)
-        audit.record(session, action, actor_id=viewer.user_id, target=target, ip=viewer.ip)
+        audit.record(
+            session, action, tenant_id=tenant_id, actor_id=viewer.user_id, target=target, ip=viewer.ip
+        )
         session.commit()
         return
     if viewer.tenant_id is None:
@@ -69,6 +78,11 @@ def scope_for(session: Session, viewer: Viewer, action: str, target: str) -> Non
 
 def open_library(session: Session, viewer: Viewer, library_id: uuid.UUID, action: str) -> LibraryRecord:
     """The library the viewer may read analytics of, with the session scoped; 404 otherwise."""
+    if viewer.platform:
+        platform_scope(session, viewer.user_id)
+        library = library_in_scope(session, viewer, library_id)
+        scope_for(session, viewer, action, f"library:{library_id}", library.tenant_id)
+        return library
     scope_for(session, viewer, action, f"library:{library_id}")
     return library_in_scope(session, viewer, library_id)
 
@@ -273,7 +287,7 @@ def _forecast_hour(start: dt.datetime, expected: float, seats: int) -> ForecastH
 
 
 def best_time(session: Session, library: LibraryRecord, day: dt.date | None, now: dt.datetime) -> BestTimeOut:
-    """The quietest open hours of local date `day` (default today) by the forecast."""
+    """The quietest open hours of local date `day` (default today) by the forecast (cached per hour)."""
     tz = timing.zone_of(library.timezone)
     today = timing.local_date(now, tz)
     day = day or today
@@ -282,6 +296,18 @@ def best_time(session: Session, library: LibraryRecord, day: dt.date | None, now
             422, "date_out_of_range", f"pick a date from today to {BEST_TIME_AHEAD_DAYS} days ahead",
             {"today": today.isoformat()},
         )  # fmt: skip
+    key = (library.id, day, model.local_hour_start(now, tz))
+    cached = _best_time_cache.get(key)
+    if cached is None:
+        if len(_best_time_cache) >= BEST_TIME_CACHE_SIZE:
+            _best_time_cache.clear()
+        cached = _best_time_cache[key] = _best_time(session, library, day, now)
+    return cached
+
+
+def _best_time(session: Session, library: LibraryRecord, day: dt.date, now: dt.datetime) -> BestTimeOut:
+    tz = timing.zone_of(library.timezone)
+    today = timing.local_date(now, tz)
     window = timing.opening_window(library.opening_hours or {}, library.closures or [], day, tz)
     out = BestTimeOut(library_id=library.id, timezone=library.timezone, date=day, suggestions=[], hint="")
     if window is None:

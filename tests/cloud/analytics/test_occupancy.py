@@ -122,8 +122,9 @@ async def test_a_super_admin_reads_any_library_and_the_read_is_audited(
     )
     assert response.status_code == 200, response.text
     assert response.json()["bookings"] > 0
-    rows = platform_sql("SELECT actor_id, target FROM audit_log WHERE action = 'analytics.summary.read'")
-    assert [(row.actor_id, row.target) for row in rows] == [(admin.id, f"library:{setup.id}")]
+    audited = "SELECT actor_id, tenant_id, target FROM audit_log WHERE action = 'analytics.summary.read'"
+    rows = [tuple(row) for row in platform_sql(audited)]
+    assert rows == [(admin.id, owner.tenant_id, f"library:{setup.id}")]
 
 
 async def test_bad_query_values_get_a_422_envelope(
