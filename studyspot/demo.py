@@ -128,7 +128,7 @@ async def _cloud(host: str, ports: DemoPorts, data_dir: Path) -> AsyncIterator[d
 @contextlib.asynccontextmanager
 async def _outbox_worker(app: Any) -> AsyncIterator[None]:
     """The notifications worker (and the booking jobs) in-process; messages go to the console."""
-    from cloud.booking.jobs import run_booking_jobs
+    from cloud.jobs import run_periodic_jobs
     from cloud.notifications.config import NotificationSettings, build_channels
     from cloud.notifications.worker import OutboxWorker, run_worker
 
@@ -136,7 +136,7 @@ async def _outbox_worker(app: Any) -> AsyncIterator[None]:
     stop = asyncio.Event()
     worker = OutboxWorker(app.state.session_factory, channels)
     task = asyncio.create_task(
-        run_worker(worker, stop, jobs=lambda: run_booking_jobs(app.state)), name="outbox-worker"
+        run_worker(worker, stop, jobs=lambda: run_periodic_jobs(app.state)), name="outbox-worker"
     )
     try:
         yield
@@ -222,22 +222,28 @@ def _sample_booking(settings: Any, seeded: dict[str, Any]) -> dict[str, str]:
 
 
 def _seed_activity(app: Any, seeded: dict[str, Any]) -> dict[str, Any]:
-    """Upcoming bookings of the demo's classmates and a waitlist entry, so the pages and the
-    worker have something to show from the first minute."""
+    """Four weeks of past stays, payments and energy, upcoming bookings of the demo's classmates
+    and a waitlist entry, so the dashboard, the forecast and the worker have something to show
+    from the first minute."""
     import uuid
 
+    from cloud.analytics.history import seed_history
     from cloud.booking.demo import seed_demo_activity
     from cloud.models_common import utcnow
 
+    tenant_id, library_id, now = uuid.UUID(seeded["tenant_id"]), uuid.UUID(seeded["library_id"]), utcnow()
+    with app.state.session_factory() as session:
+        history = seed_history(session, tenant_id=tenant_id, library_id=library_id, now=now)
+        session.commit()
     with app.state.session_factory() as session:
         activity = seed_demo_activity(
             session,
-            tenant_id=uuid.UUID(seeded["tenant_id"]),
-            library_id=uuid.UUID(seeded["library_id"]),
+            tenant_id=tenant_id,
+            library_id=library_id,
             student_ids=[uuid.UUID(user_id) for user_id in seeded["classmate_ids"]],
-            now=utcnow(),
+            now=now,
         )
-    return dict(activity)
+    return {"history": dict(history), **activity}
 
 
 def _public_host(host: str) -> str:
