@@ -23,14 +23,13 @@ import uvicorn
 from sqlalchemy import create_engine, text
 from websockets.asyncio.client import connect
 
-from bench.cloud_rig import bench_cloud
+from bench.cloud_rig import bench_cloud, bench_library
 from bench.harness import BenchResult, summarize
 from cloud.app import close_app, create_app
 from cloud.config import CloudSettings
 from cloud.db import platform_scope
 from cloud.identity import service as identity
 from cloud.identity.roles import Role, permissions_of
-from cloud.tenancy import service as tenancy
 
 CLIENTS = 50
 BOOKINGS_PER_CLIENT = 10
@@ -67,27 +66,12 @@ KINDS = ("Library", "Study Hall", "Reading Room", "Study Centre", "Learning Hub"
 def _seed(app: Any) -> tuple[str, list[str], list[dict[str, str]]]:
     """A 24-hour library with SEATS seats and a free hourly plan; CLIENTS student tokens."""
     with app.state.session_factory() as session:
-        platform_scope(session)
-        tenant, _ = tenancy.create_tenant(
-            session,
-            name="Bench",
-            owner_email="owner@bench.example",
-            owner_password="bench owner pw 1",
-            actor_id=None,
-        )
-        library = tenancy.create_library(session, tenant.id, name="Bench Library", timezone="Asia/Kolkata")
-        seats = tenancy.add_seats(session, library, [f"S{i:03d}" for i in range(SEATS)])
+        bench = bench_library(session, seats=SEATS, hourly_price_minor=0)
         session.execute(
             text("UPDATE libraries SET max_active_bookings = 100, booking_window_days = 365 WHERE id = :id"),
-            {"id": library.id},
+            {"id": bench.library.id},
         )
-        plan_id = session.execute(
-            text(
-                "INSERT INTO plans (tenant_id, library_id, name, kind, price_minor, currency) "
-                "VALUES (:t, :l, 'Hourly', 'hourly', 0, 'INR') RETURNING id"
-            ),
-            {"t": tenant.id, "l": library.id},
-        ).scalar_one()
+        plan_id, seats = bench.plan_id, bench.seats
         students = [identity.create_user(session, f"s{i}@bench.example", None) for i in range(CLIENTS)]
         session.commit()
         seat_ids = [str(seat.id) for seat in seats]

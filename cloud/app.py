@@ -18,11 +18,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.middleware.cors import CORSMiddleware
 
 from cloud import crypto
+from cloud.analytics.router import router as analytics_router
 from cloud.audit.router import router as audit_router
+from cloud.billing.router import router as billing_router
+from cloud.booking.extras_router import router as booking_extras_router
 from cloud.booking.router import router as booking_router
 from cloud.catalog.router import router as catalog_router
 from cloud.config import CloudSettings
+from cloud.dashboard.console.router import router as console_router
+from cloud.dashboard.student.router import router as student_pages_router
 from cloud.db import app_url, make_engine, make_session_factory
+from cloud.desk.router import router as desk_router
 from cloud.errors import install_error_handlers
 from cloud.fleet.router import router as fleet_router
 from cloud.health import router as health_router
@@ -81,10 +87,16 @@ def create_app(settings: CloudSettings) -> FastAPI:
     app.include_router(audit_router)
     app.include_router(catalog_router)
     app.include_router(booking_router)
+    app.include_router(booking_extras_router)
     app.include_router(search_router)
     app.include_router(fleet_router)
     app.include_router(notifications_router)
     app.include_router(payments_router)
+    app.include_router(console_router)
+    app.include_router(analytics_router)
+    app.include_router(billing_router)
+    app.include_router(desk_router)
+    app.include_router(student_pages_router)
     _install_middleware(app, settings)
     install_openapi(app)
     return app

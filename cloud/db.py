@@ -62,6 +62,8 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 @event.listens_for(Session, "after_begin")
 def _apply_scope(session: Session, transaction: SessionTransaction, connection: Connection) -> None:
+    if transaction.nested:
+        return  # a SAVEPOINT runs inside a transaction whose scope is already set (one round trip less)
     _set_scope_settings(connection, session.info)
 
 

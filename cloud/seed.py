@@ -34,6 +34,13 @@ DEMO_LIBRARY_NAME = "Demo Study Library - Koramangala"
 DEMO_TIMEZONE = "Asia/Kolkata"
 DEMO_SEAT_LABELS = tuple(f"A{n:02d}" for n in range(1, 41))
 DEMO_STAFF_PIN = "4321"
+# Other students whose bookings and waitlist entry fill the demo's pages (the demo student's own
+# quota of active bookings stays free for whoever tries the student app).
+DEMO_CLASSMATES = (
+    ("ravi@demo-library.example.com", "Ravi Kumar"),
+    ("meera@demo-library.example.com", "Meera Iyer"),
+)
+DEMO_CLASSMATE_PASSWORD = "demo-classmate-password"  # noqa: S105 (published demo account)
 DEMO_ACCOUNTS: dict[Role, tuple[str, str, str]] = {
     Role.SUPER_ADMIN: ("admin@studyspot.example.com", "demo-admin-password", "Platform Admin"),
     Role.LIBRARY_OWNER: ("owner@demo-library.example.com", "demo-owner-password", "Meera Owner"),
@@ -64,6 +71,7 @@ def seed_demo(settings: CloudSettings) -> dict[str, Any]:
 
 def _seed(session: Session, master_key: bytes) -> dict[str, Any]:
     users = {role: _ensure_user(session, role) for role in DEMO_ACCOUNTS}
+    classmates = [_ensure_classmate(session, email, name) for email, name in DEMO_CLASSMATES]
     tenant = _ensure_tenant(session, users[Role.LIBRARY_OWNER])
     tenancy.add_membership(session, tenant.id, users[Role.LIBRARY_OWNER].id, Role.LIBRARY_OWNER)
     tenancy.add_membership(
@@ -83,7 +91,15 @@ def _seed(session: Session, master_key: bytes) -> dict[str, Any]:
         "seats": [{"id": str(seat.id), "label": seat.label} for seat in seats],
         "accounts": accounts,
         "pass_keys": pass_public_keys_text(session, tenant.id),
+        "classmate_ids": [str(user.id) for user in classmates],
     }
+
+
+def _ensure_classmate(session: Session, email: str, full_name: str) -> User:
+    user = identity.find_user_by_email(session, email)
+    if user is None:
+        user = identity.create_user(session, email, DEMO_CLASSMATE_PASSWORD, full_name=full_name)
+    return user
 
 
 def _ensure_user(session: Session, role: Role) -> User:

@@ -51,6 +51,9 @@ class KioskSettings(_Section):
     host: str = "0.0.0.0"
     port: int = Field(default=8080, ge=0, le=65535)
     enabled: bool = True
+    # The library's booking timing, as in the cloud (passes open this early; no-show after start + grace).
+    checkin_open_minutes: int = Field(default=15, ge=0, le=240)
+    no_show_grace_minutes: int = Field(default=15, ge=1, le=240)
 
 
 class CheckinSettings(_Section):

@@ -16,6 +16,9 @@ from edge.store import DeviceRecord, Store
 from shared.topics import DEVICE_PROFILES, Component, DeviceKind, TopicError, parse_device_topic
 
 MAX_PAYLOAD_BYTES = 1024
+# Any battery-powered device may add an ESPHome battery sensor ("Battery" / "Battery Level", in %).
+BATTERY_ROLE = "battery"
+BATTERY_OBJECT_IDS = frozenset({"battery", "battery_level"})
 
 
 class MessageRejectReason(StrEnum):
@@ -136,6 +139,8 @@ def _role_of(device: DeviceRecord, component: Component | None, object_id: str |
     for entity in profile:
         if entity.component == component and entity.object_id == object_id:
             return entity.role
+    if component == Component.SENSOR and object_id in BATTERY_OBJECT_IDS:
+        return BATTERY_ROLE
     raise MessageRejected(MessageRejectReason.UNKNOWN_ENTITY, f"{device.kind} has no {component}/{object_id}")
 
 

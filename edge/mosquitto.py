@@ -74,8 +74,17 @@ def write_mosquitto_files(
     return files
 
 
+MAX_QUEUED_MESSAGES = 100_000
+
+
 def mosquitto_conf(files: MosquittoFiles, *, host: str, port: int, user: str | None = None) -> str:
-    """A minimal mosquitto.conf; `user` is who mosquitto runs as after starting as root."""
+    """A minimal mosquitto.conf; `user` is who mosquitto runs as after starting as root.
+
+    Mosquitto acknowledges a device's QoS 1 publish itself and queues it for the agent; past
+    `max_queued_messages` (1,000 by default) it silently drops what the agent has not taken yet,
+    so a burst of readings while the agent is busy would lose scans too. The agent is the only
+    subscriber with more than a handful of messages, so a high bound costs memory only in a burst.
+    """
     return (
         (f"user {user}\n" if user else "") + f"listener {port} {host}\n"
         "allow_anonymous false\n"
@@ -83,4 +92,5 @@ def mosquitto_conf(files: MosquittoFiles, *, host: str, port: int, user: str | N
         f"acl_file {files.acl}\n"
         "persistence false\n"
         "set_tcp_nodelay true\n"
+        f"max_queued_messages {MAX_QUEUED_MESSAGES}\n"
     )

@@ -27,6 +27,7 @@ from shared.topics import (
     ON,
     ONLINE,
     UNLOCKED,
+    Component,
     DeviceKind,
     command_topic,
     device_topics,
@@ -152,6 +153,14 @@ class SimulatedDevice:
                 await self.publish_state(item.role, payload.upper())
                 if item.role == "relay":
                     self._power_w = 1800.0 if payload.upper() == ON else 150.0
+
+    async def publish_battery(self, percent: float) -> None:
+        """An ESPHome battery sensor ("Battery Level"), which any device kind may carry."""
+        client = self._client
+        if client is None:
+            raise RuntimeError(f"simulated {self.spec.id} is not connected")
+        topic = state_topic(self.spec.topic_prefix, Component.SENSOR, "battery_level")
+        await client.publish(topic, f"{percent:.0f}", qos=1, retain=True)
 
     async def publish_state(self, role: str, value: str, *, retain: bool = True) -> None:
         """Publish an entity's state as ESPHome does (retained)."""

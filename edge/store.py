@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -158,7 +158,25 @@ def _migration_1(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migration_1]
+def _migration_2(db: sqlite_utils.Database) -> None:
+    """Seats of the library (synced from the cloud) for the kiosk's seat map and desk sales."""
+    db.table("seats").create(
+        {
+            "seat_id": str,
+            "short_id": str,
+            "label": str,
+            "zone_id": str,
+            "zone_name": str,
+            "seat_type": str,
+            "active": int,
+        },
+        pk="seat_id",
+        not_null={"short_id", "label"},
+    )
+    db.table("seats").create_index(["short_id"])
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migration_1, _migration_2]
 
 
 class Store:
@@ -186,6 +204,24 @@ class Store:
                 continue
             migration(self.db)
             self.db.execute(f"PRAGMA user_version={version}")
+
+    @contextmanager
+    def _without_fsync(self) -> Iterator[None]:
+        """Writes that devices repeat every few seconds (readings, last seen, states) skip the fsync.
+
+        With synchronous=FULL each of them cost an fsync (three per sensor reading): on an SD card
+        that caps ingest at a few dozen readings a second and blocks the event loop the doors
+        share. In WAL mode NORMAL still survives kill -9; a power cut can lose the last few such
+        rows, which the devices re-send. Check-ins and the outbox keep FULL.
+        """
+        if self.db.conn.in_transaction:  # the enclosing transaction decides
+            yield
+            return
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        try:
+            yield
+        finally:
+            self.db.execute("PRAGMA synchronous=FULL")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -304,7 +340,8 @@ class Store:
         row: dict[str, Any] = {"last_seen": iso(at or utcnow())}
         if online is not None:
             row["online"] = int(online)
-        self.db.table("devices").update(device_id, row)
+        with self._without_fsync():
+            self.db.table("devices").update(device_id, row)
 
     def device_status(self) -> list[dict[str, Any]]:
         rows = self.db.query("SELECT id, kind, topic_prefix, online, last_seen FROM devices ORDER BY id")
@@ -312,10 +349,11 @@ class Store:
 
     # -- device state and telemetry ---------------------------------------------------------------
     def set_device_state(self, device_id: str, entity: str, value: str, at: datetime) -> None:
-        self.db.table("device_state").upsert(
-            {"device_id": device_id, "entity": entity, "value": value, "updated_at": iso(at)},
-            pk=("device_id", "entity"),
-        )
+        with self._without_fsync():
+            self.db.table("device_state").upsert(
+                {"device_id": device_id, "entity": entity, "value": value, "updated_at": iso(at)},
+                pk=("device_id", "entity"),
+            )
 
     def device_state(self, device_id: str, entity: str) -> str | None:
         rows = list(
@@ -327,6 +365,10 @@ class Store:
 
     def record_telemetry(self, device_id: str, metric: str, value: float, at: datetime) -> None:
         minute = at.astimezone(UTC).replace(second=0, microsecond=0).isoformat()
+        with self._without_fsync():
+            self._upsert_reading(device_id, metric, minute, value)
+
+    def _upsert_reading(self, device_id: str, metric: str, minute: str, value: float) -> None:
         self.db.execute(
             """
             INSERT INTO telemetry (device_id, metric, minute, count, total, minimum, maximum, last)
@@ -351,6 +393,12 @@ class Store:
         """Drop per-minute telemetry older than the horizon (the cloud has its own copy)."""
         cursor = self.db.execute("DELETE FROM telemetry WHERE minute < ?", [iso(older_than)])
         return cursor.rowcount
+
+    # -- seats ----------------------------------------------------------------------------------
+    def seats(self) -> list[dict[str, Any]]:
+        """Every active seat, by zone then label (`active` as a bool)."""
+        rows = self.db.query("SELECT * FROM seats WHERE active = 1 ORDER BY zone_name, label")
+        return [dict(row) | {"active": bool(row["active"])} for row in rows]
 
     # -- passes, revocations, presence ------------------------------------------------------------
     def revoke(self, pass_id: str, reason: str, at: datetime) -> None:
@@ -461,16 +509,23 @@ class Store:
     def open_alerts(self) -> Iterator[dict[str, Any]]:
         return self.db.query("SELECT * FROM alerts WHERE cleared_at IS NULL ORDER BY raised_at DESC LIMIT 50")
 
-    def energy_since(self, device_id: str, since: datetime) -> float:
-        """kWh used since `since`, from the meter's cumulative `energy` readings per minute."""
-        row = self.db.execute(
+    def energy_since(self, device_id: str, since: datetime, until: datetime | None = None) -> float:
+        """kWh used from `since` (to before `until`), from the meter's cumulative `energy` readings per
+        minute: the highest reading in the window less the last one before it (or the window's lowest)."""
+        window = self.db.execute(
             "SELECT min(minimum), max(maximum) FROM telemetry WHERE device_id = ? AND metric = 'energy'"
-            " AND minute >= ?",
-            [device_id, iso(since - timedelta(minutes=1))],
+            " AND minute >= ? AND minute < ?",
+            [device_id, iso(since), iso(until) if until is not None else "9999"],
         ).fetchone()
-        if row is None or row[0] is None:
+        if window is None or window[0] is None:
             return 0.0
-        return float(row[1] - row[0])
+        previous = self.db.execute(
+            "SELECT last FROM telemetry WHERE device_id = ? AND metric = 'energy' AND minute < ?"
+            " ORDER BY minute DESC LIMIT 1",
+            [device_id, iso(since)],
+        ).fetchone()
+        baseline = previous[0] if previous is not None else window[0]
+        return max(0.0, float(window[1] - baseline))  # a meter that restarted from 0 reads below it
 
 
 def _device(row: dict[str, Any]) -> DeviceRecord:

@@ -17,7 +17,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.store import Store, iso, utcnow
-from shared.passes import private_key_from_text, private_key_to_text
+from shared.passes import private_key_from_text, private_key_to_text, short_id
 from shared.sync import PullResponse, RemoteCommand
 
 
@@ -230,9 +230,11 @@ class SyncStore:
             if page.full_resync:
                 self.db.execute("DELETE FROM passes")
                 self.db.execute("DELETE FROM staff")
+                self.db.execute("DELETE FROM seats")
             self._apply_passes(page)
             self._apply_staff(page)
             self._apply_plans(page)
+            self._apply_seats(page)
             if page.pass_keys:
                 self._put("pass_keys", json.dumps(page.pass_keys, sort_keys=True))
             if page.config is not None:
@@ -275,6 +277,15 @@ class SyncStore:
                 " active) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [str(plan.id), plan.name, plan.kind, plan.price_minor, plan.currency, plan.duration_minutes,
                  int(plan.active)],
+            )  # fmt: skip
+
+    def _apply_seats(self, page: PullResponse) -> None:
+        for seat in page.seats:
+            self.db.execute(
+                "INSERT OR REPLACE INTO seats (seat_id, short_id, label, zone_id, zone_name, seat_type,"
+                " active) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [str(seat.id), short_id(seat.id), seat.label, str(seat.zone_id) if seat.zone_id else None,
+                 seat.zone_name, seat.seat_type, int(seat.active)],
             )  # fmt: skip
 
     def plans(self) -> list[dict[str, Any]]:

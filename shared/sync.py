@@ -8,9 +8,10 @@ All datetimes must be timezone-aware.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -56,6 +57,82 @@ class EdgeEvent(_Inbound):
     kind: EventKind
     occurred_at: AwareDatetime
     payload: dict[str, Any] = Field(default_factory=dict)
+
+
+# --- desk sales (payloads of CASH_SALE / WALKIN_BOOKING events) ----------------------------------
+
+ReceiptNumber = Annotated[str, StringConstraints(pattern=r"^[0-9a-z]{4,16}-[0-9]{1,12}$")]
+CustomerName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=80)]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 -]{6,20}$")]
+UpiRef = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9-]{6,40}$")]
+MAX_SALE_MINOR = 10_000_000  # 1 lakh rupees in paise: a desk sale above is a typo, not a sale
+
+
+class SaleMethod(StrEnum):
+    CASH = "cash"
+    UPI = "upi"
+
+
+class SalePayment(_Inbound):
+    """Money taken at the desk, with a receipt number unique per edge (`<edge short id>-<sequence>`)."""
+
+    receipt_number: ReceiptNumber
+    plan_id: UUID | None = None
+    amount_minor: int = Field(gt=0, le=MAX_SALE_MINOR, strict=True)
+    currency: Currency
+    method: SaleMethod
+    upi_ref: UpiRef | None = None
+    staff_user_id: UUID
+    customer_name: CustomerName = ""
+    customer_phone: Phone | None = None
+    sold_at: AwareDatetime
+
+    @model_validator(mode="after")
+    def _upi_has_reference(self) -> SalePayment:
+        if self.method is SaleMethod.UPI and not self.upi_ref:
+            raise ValueError("a UPI payment needs its UPI reference")
+        if self.method is SaleMethod.CASH and self.upi_ref:
+            raise ValueError("a cash payment has no UPI reference")
+        return self
+
+
+class CashSalePayload(SalePayment):
+    """`cash_sale`: cash or UPI taken at the desk for an existing booking (e.g. one held unpaid)."""
+
+    booking_id: UUID
+
+
+class WalkinBookingPayload(SalePayment):
+    """`walkin_booking`: a seat sold and paid at the desk, in ONE event so the booking and its money
+    apply together. The edge admitted the walk-in at `checked_in_at` (None: not inside yet)."""
+
+    seat_id: UUID
+    seat_label: str = Field(default="", max_length=50)
+    plan_id: UUID
+    start: AwareDatetime
+    end: AwareDatetime
+    checked_in_at: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _window_ordered(self) -> WalkinBookingPayload:
+        if not self.start < self.end or self.end - self.start > MAX_WALKIN:
+            raise ValueError("the window must end after it starts and last at most 24 hours")
+        return self
+
+
+MAX_WALKIN = timedelta(hours=24)
+_WALKIN_NAMESPACE = UUID("6b1f7c0e-3d2a-4c55-9a51-0d4f1b2c7e88")
+
+
+def walkin_booking_id(device_id: UUID | str, receipt_number: str) -> UUID:
+    """The cloud booking id of a walk-in, known to the edge before it syncs (stable per receipt)."""
+    return uuid5(_WALKIN_NAMESPACE, f"{device_id}:{receipt_number}")
+
+
+SALE_PAYLOADS: dict[EventKind, type[SalePayment]] = {
+    EventKind.CASH_SALE: CashSalePayload,
+    EventKind.WALKIN_BOOKING: WalkinBookingPayload,
+}
 
 
 class PushBatch(_Inbound):
@@ -143,6 +220,17 @@ class PlanRecord(_Outbound):
     active: bool = True
 
 
+class SeatRecord(_Outbound):
+    """A seat of the library, for the kiosk's seat map and desk sales."""
+
+    id: UUID
+    label: ShortText
+    zone_id: UUID | None = None
+    zone_name: str = ""
+    seat_type: str = ""
+    active: bool = True
+
+
 class RemoteCommand(_Outbound):
     id: UUID
     kind: Slug  # e.g. unlock_door, reload_config, rotate_key
@@ -159,6 +247,7 @@ class PullResponse(_Outbound):
     revocations: list[Revocation] = Field(default_factory=list)
     staff: list[StaffRecord] = Field(default_factory=list)
     plans: list[PlanRecord] = Field(default_factory=list)
+    seats: list[SeatRecord] = Field(default_factory=list)
     config: dict[str, Any] | None = None
     commands: list[RemoteCommand] = Field(default_factory=list)
     pass_keys: dict[str, str] = Field(default_factory=dict)  # key_id -> public_key_to_text(...)
@@ -166,7 +255,9 @@ class PullResponse(_Outbound):
 
 __all__ = [
     "MAX_EVENTS_PER_BATCH",
+    "SALE_PAYLOADS",
     "SYNC_VERSION",
+    "CashSalePayload",
     "EdgeEvent",
     "EventKind",
     "EventResult",
@@ -178,5 +269,10 @@ __all__ = [
     "PushResult",
     "RemoteCommand",
     "Revocation",
+    "SaleMethod",
+    "SalePayment",
+    "SeatRecord",
     "StaffRecord",
+    "WalkinBookingPayload",
+    "walkin_booking_id",
 ]

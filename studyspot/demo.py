@@ -116,6 +116,7 @@ async def _cloud(host: str, ports: DemoPorts, data_dir: Path) -> AsyncIterator[d
             cloud_url = f"http://{public_host}:{ports.cloud}"
             seeded[OWNER_TOKEN_KEY] = await asyncio.to_thread(_owner_token, cloud_url, seeded)
             seeded["plans"] = await asyncio.to_thread(_seed_plans, cloud_url, seeded)
+            seeded["activity"] = await asyncio.to_thread(_seed_activity, app, seeded)
             yield seeded
     finally:
         if gateways is not None:
@@ -127,7 +128,7 @@ async def _cloud(host: str, ports: DemoPorts, data_dir: Path) -> AsyncIterator[d
 @contextlib.asynccontextmanager
 async def _outbox_worker(app: Any) -> AsyncIterator[None]:
     """The notifications worker (and the booking jobs) in-process; messages go to the console."""
-    from cloud.booking.jobs import run_booking_jobs
+    from cloud.jobs import run_periodic_jobs
     from cloud.notifications.config import NotificationSettings, build_channels
     from cloud.notifications.worker import OutboxWorker, run_worker
 
@@ -135,7 +136,7 @@ async def _outbox_worker(app: Any) -> AsyncIterator[None]:
     stop = asyncio.Event()
     worker = OutboxWorker(app.state.session_factory, channels)
     task = asyncio.create_task(
-        run_worker(worker, stop, jobs=lambda: run_booking_jobs(app.state)), name="outbox-worker"
+        run_worker(worker, stop, jobs=lambda: run_periodic_jobs(app.state)), name="outbox-worker"
     )
     try:
         yield
@@ -218,6 +219,31 @@ def _sample_booking(settings: Any, seeded: dict[str, Any]) -> dict[str, str]:
     finally:
         engine.dispose()
     raise RuntimeError("no demo seat is free for the sample booking")
+
+
+def _seed_activity(app: Any, seeded: dict[str, Any]) -> dict[str, Any]:
+    """Four weeks of past stays, payments and energy, upcoming bookings of the demo's classmates
+    and a waitlist entry, so the dashboard, the forecast and the worker have something to show
+    from the first minute."""
+    import uuid
+
+    from cloud.analytics.history import seed_history
+    from cloud.booking.demo import seed_demo_activity
+    from cloud.models_common import utcnow
+
+    tenant_id, library_id, now = uuid.UUID(seeded["tenant_id"]), uuid.UUID(seeded["library_id"]), utcnow()
+    with app.state.session_factory() as session:
+        history = seed_history(session, tenant_id=tenant_id, library_id=library_id, now=now)
+        session.commit()
+    with app.state.session_factory() as session:
+        activity = seed_demo_activity(
+            session,
+            tenant_id=tenant_id,
+            library_id=library_id,
+            student_ids=[uuid.UUID(user_id) for user_id in seeded["classmate_ids"]],
+            now=now,
+        )
+    return {"history": dict(history), **activity}
 
 
 def _public_host(host: str) -> str:
@@ -318,6 +344,8 @@ def _demo_document(
     document: dict[str, Any] = {
         "cloud_url": f"http://{public_host}:{ports.cloud}",
         "kiosk_url": f"http://{public_host}:{ports.kiosk}",
+        "student_app_url": f"http://{public_host}:{ports.cloud}/app",
+        "dashboard_url": f"http://{public_host}:{ports.cloud}/dashboard",
         "mqtt": {"host": public_host, "port": ports.mqtt},
         "edge_config": edge["config_path"],
         "edge_device_id": edge["edge_device_id"],
@@ -334,6 +362,8 @@ def _print_banner(demo: dict[str, Any], data_dir: Path) -> None:
         "",
         "StudySpot demo is running. Ctrl-C stops everything.",
         f"  cloud API    {demo['cloud_url']}/docs   (health: {demo['cloud_url']}/health)",
+        f"  student app  {demo['student_app_url']}",
+        f"  dashboard    {demo['dashboard_url']}   (owner and platform admin)",
         f"  edge kiosk   {demo['kiosk_url']}/       (health: {demo['kiosk_url']}/health)",
         f"  MQTT broker  {demo['mqtt']['host']}:{demo['mqtt']['port']}",
         *[f"  {role:<12} {acc.get('email')} / {acc.get('password')}" for role, acc in accounts.items()],

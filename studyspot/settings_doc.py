@@ -7,6 +7,7 @@ from pydantic_settings import BaseSettings
 
 
 def _settings_classes() -> list[tuple[str, type[BaseSettings]]]:
+    from cloud.billing.config import BillingSettings
     from cloud.config import CloudSettings
     from cloud.notifications.config import NotificationSettings
     from cloud.payments.config import PaymentSettings
@@ -16,6 +17,7 @@ def _settings_classes() -> list[tuple[str, type[BaseSettings]]]:
         ("service", CloudSettings),
         ("payments", PaymentSettings),
         ("invoices", InvoiceSettings),
+        ("billing", BillingSettings),
         ("notifications", NotificationSettings),
     ]
 

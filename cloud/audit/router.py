@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
@@ -33,6 +34,11 @@ class AuditEntryOut(BaseModel):
     ip: str
     detail: dict[str, Any]
     occurred_at: dt.datetime
+
+
+class AdminAuditEntryOut(AuditEntryOut):
+    tenant_id: str | None
+    actor_email: str | None
 
 
 class VerificationOut(BaseModel):
@@ -86,3 +92,40 @@ def verify(
         chains=result.chains,
         problems=[p.__dict__ for p in result.problems],
     )
+
+
+@router.get("/api/v1/admin/audit", response_model=list[AdminAuditEntryOut])
+def search_audit(
+    q: str | None = Query(
+        None, min_length=1, max_length=200, description="substring of action, target, ip, detail, actor email"
+    ),
+    tenant_id: uuid.UUID | None = None,
+    action: str | None = Query(None, min_length=1, max_length=100, description="exact, or a dotted prefix"),
+    since: dt.datetime | None = Query(None, description="ISO 8601 with offset"),
+    limit: int = Query(100, ge=1, le=1000),
+    principal: Principal = Depends(require(Permission.ADMIN_SYSTEM)),
+    session: Session = Depends(platform_session),
+    ctx: RequestContext = Depends(get_request_context),
+) -> list[AdminAuditEntryOut]:
+    """Search every tenant's audit trail; the search itself is recorded on the platform chain."""
+    if since is not None and since.tzinfo is None:
+        raise ApiError(422, "validation_error", "since needs a UTC offset", {"field": "since"})
+    query = service.AuditQuery(q=q, tenant_id=tenant_id, action=action, since=since, limit=limit)
+    rows = service.search(session, query)
+    filters = {key: str(value) for key, value in query.__dict__.items() if value is not None}
+    service.record(session, "audit.search", actor_id=principal.user_id, ip=ctx.ip, detail=filters)
+    session.commit()
+    return [
+        AdminAuditEntryOut(
+            id=row.id,
+            tenant_id=str(row.tenant_id) if row.tenant_id else None,
+            actor_id=str(row.actor_id) if row.actor_id else None,
+            actor_email=row.actor_email,
+            action=row.action,
+            target=row.target,
+            ip=row.ip,
+            detail=row.detail,
+            occurred_at=row.occurred_at,
+        )
+        for row in rows
+    ]

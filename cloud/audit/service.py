@@ -9,11 +9,13 @@ or deleted row breaks the chain at that point (`verify_chain`).
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import ColumnElement, Row, Text, cast, column, or_, select, table, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import bindparam
@@ -91,3 +93,55 @@ def verify_chain(session: Session) -> AuditVerification:
             result.problems.append(ChainProblem(row.chain, row.id, "row hash does not match (row edited)"))
         previous[row.chain] = row.hash
     return result
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """Filters of the platform audit search; every one is optional."""
+
+    q: str | None = None
+    tenant_id: uuid.UUID | None = None
+    action: str | None = None
+    since: dt.datetime | None = None
+    limit: int = 100
+
+
+_AUDIT = table(
+    "audit_log",
+    *(column(name) for name in ("id", "tenant_id", "actor_id", "action", "target", "ip", "occurred_at")),
+    column("detail", JSONB),
+)
+_USERS = table("users", column("id"), column("email"))
+
+
+def _text_matches(query: str) -> ColumnElement[bool]:
+    fields = (_AUDIT.c.action, _AUDIT.c.target, _AUDIT.c.ip, cast(_AUDIT.c.detail, Text), _USERS.c.email)
+    return or_(
+        *(cast(field, Text).icontains(query, autoescape=True) for field in fields),
+        cast(_AUDIT.c.actor_id, Text) == query,
+    )
+
+
+def search(session: Session, query: AuditQuery) -> Sequence[Row[Any]]:
+    """Newest first. `q` matches action, target, ip, detail text or the actor's email
+    (case-insensitive substring) or the actor id; `action` matches exactly or as a dotted prefix
+    (`tenant` finds `tenant.suspend`). Needs `platform_scope` to see every chain; under a tenant
+    scope RLS narrows it to that tenant."""
+    statement = (
+        select(*_AUDIT.c, _USERS.c.email.label("actor_email"))
+        .select_from(_AUDIT.outerjoin(_USERS, _USERS.c.id == _AUDIT.c.actor_id))
+        .order_by(_AUDIT.c.id.desc())
+        .limit(query.limit)
+    )
+    if query.q:
+        statement = statement.where(_text_matches(query.q))
+    if query.tenant_id is not None:
+        statement = statement.where(_AUDIT.c.tenant_id == query.tenant_id)
+    if query.action:
+        prefix = query.action.rstrip(".") + "."
+        statement = statement.where(
+            or_(_AUDIT.c.action == query.action, _AUDIT.c.action.startswith(prefix, autoescape=True))
+        )
+    if query.since is not None:
+        statement = statement.where(_AUDIT.c.occurred_at >= query.since)
+    return session.execute(statement).all()

@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import BigInteger, Date, DateTime, Identity, Text
-from sqlalchemy.dialects.postgresql import TSTZRANGE, UUID, Range
+from sqlalchemy.dialects.postgresql import JSONB, TSTZRANGE, UUID, Range
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cloud.catalog.models import CatalogBase
@@ -37,6 +38,7 @@ class Booking(CatalogBase):
     plan_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
     kind: Mapped[str] = mapped_column(Text)
     subscription_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
+    series_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
     status: Mapped[str] = mapped_column(Text)
     during: Mapped[Range[dt.datetime]] = mapped_column(TSTZRANGE)
     price_minor: Mapped[int] = mapped_column(BigInteger)
@@ -45,6 +47,7 @@ class Booking(CatalogBase):
     checked_in_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     cancel_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reminder_queued_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     pass_id: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
     created_at: Mapped[dt.datetime] = created_at()
@@ -133,3 +136,28 @@ class Subscription(CatalogBase):
     paused_until: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     created_at: Mapped[dt.datetime] = created_at()
     updated_at: Mapped[dt.datetime] = updated_at()
+
+
+class BookingSeries(CatalogBase):
+    """One recurring or multi-date request; each occurrence is a `Booking` with this `series_id`."""
+
+    __tablename__ = "booking_series"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    library_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    user_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    plan_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
+    recurrence: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
+    created_at: Mapped[dt.datetime] = created_at()
+
+
+class CalendarFeed(CatalogBase):
+    """A user's secret calendar feed id; rotating it replaces the id (old URLs stop working)."""
+
+    __tablename__ = "calendar_feeds"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    feed_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), default=uuid.uuid4)
+    rotated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from enum import StrEnum
+from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -167,3 +169,99 @@ class TransferIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     seat_id: uuid.UUID
+
+
+MAX_OCCURRENCES = 60
+LOCAL_HHMM = r"^(([01]\d|2[0-3]):[0-5]\d|24:00)$"
+
+
+class Weekday(StrEnum):
+    MON = "mon"
+    TUE = "tue"
+    WED = "wed"
+    THU = "thu"
+    FRI = "fri"
+    SAT = "sat"
+    SUN = "sun"
+
+
+class WeeklyRecurrence(BaseModel):
+    """Every listed weekday from `start_date`, until a local date (inclusive) or for `count` occurrences."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    weekdays: list[Weekday] = Field(min_length=1, max_length=7)
+    start_date: dt.date
+    until: dt.date | None = None
+    count: int | None = Field(default=None, ge=1, le=MAX_OCCURRENCES)
+
+    @model_validator(mode="after")
+    def _one_end(self) -> WeeklyRecurrence:
+        if (self.until is None) == (self.count is None):
+            raise ValueError("give exactly one of until or count")
+        if self.until is not None and self.until < self.start_date:
+            raise ValueError("until must not be before start_date")
+        return self
+
+
+class SeriesCreate(BaseModel):
+    """Book the same seat (or any free seat of a zone) on several local dates: explicit `dates` or a
+    `weekly` recurrence. Hourly plans take local `start_time`/`end_time`; day passes take neither.
+
+    All or nothing by default: one unbookable date books none and lists every problem. With
+    `partial=true` the free dates are booked and the others reported in `skipped`.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    plan_id: uuid.UUID
+    seat_id: uuid.UUID | None = None
+    zone_id: uuid.UUID | None = None
+    start_time: str | None = Field(default=None, pattern=LOCAL_HHMM, description="local HH:MM")
+    end_time: str | None = Field(default=None, pattern=LOCAL_HHMM, description="local HH:MM")
+    dates: list[dt.date] | None = Field(default=None, min_length=1, max_length=MAX_OCCURRENCES)
+    weekly: WeeklyRecurrence | None = None
+    partial: bool = False
+    user_id: uuid.UUID | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SeriesCreate:
+        if (self.seat_id is None) == (self.zone_id is None):
+            raise ValueError("give exactly one of seat_id or zone_id")
+        if (self.dates is None) == (self.weekly is None):
+            raise ValueError("give exactly one of dates or weekly")
+        if (self.start_time is None) != (self.end_time is None):
+            raise ValueError("give both start_time and end_time, or neither (day pass)")
+        return self
+
+
+class SeriesProblem(BaseModel):
+    """Why one date of a series was not booked."""
+
+    date: dt.date
+    code: str
+    message: str
+    alternatives: list[Alternative] = Field(default_factory=list)
+
+
+class SeriesOut(BaseModel):
+    id: uuid.UUID
+    library_id: uuid.UUID
+    user_id: uuid.UUID
+    plan_id: uuid.UUID | None
+    recurrence: dict[str, Any]
+    bookings: list[BookingOut]
+    skipped: list[SeriesProblem] = Field(default_factory=list)
+
+
+class SeriesCancel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    from_date: dt.date | None = Field(default=None, description="local date; earlier occurrences stay")
+    reason: str = Field(default="", max_length=200)
+
+
+class SeriesCancelOut(BaseModel):
+    series_id: uuid.UUID
+    cancelled: list[BookingOut]
+    skipped: list[SeriesProblem]

@@ -35,6 +35,7 @@ FOREIGN_KEY_VIOLATION = "23503"
 PAST_GRACE = dt.timedelta(minutes=5)
 MAX_SEAT_ATTEMPTS = 5
 MAX_ALTERNATIVES = 3
+PINNED_ROWS = "booking_pinned_rows"
 
 
 @dataclass(frozen=True)
@@ -70,10 +71,17 @@ def active_plan(session: Session, plan_id: uuid.UUID) -> Plan:
     return plan
 
 
+def _pin(session: Session, row: object) -> None:
+    """Keep a catalog row referenced for the session's life: the identity map holds rows weakly, so
+    without this the response (`booking_out`) would read the library and seat again after commit."""
+    session.info.setdefault(PINNED_ROWS, []).append(row)
+
+
 def load_library(session: Session, library_id: uuid.UUID) -> LibraryRecord:
     library = session.get(LibraryRecord, library_id)
     if library is None:
         raise _error(404, "not_found", "library not found")
+    _pin(session, library)
     return library
 
 
@@ -85,6 +93,7 @@ def _seat_of_library(session: Session, seat_id: uuid.UUID, library: LibraryRecor
         raise _error(422, "seat_not_in_library", "that seat belongs to another library than the plan")
     if seat.status != "active":
         raise _error(409, "seat_inactive", "that seat is not available for booking")
+    _pin(session, seat)
     return seat
 
 
@@ -156,7 +165,7 @@ def slot_for(
     raise _error(422, "plan_not_bookable", "monthly plans are booked as subscriptions, not bookings")
 
 
-def _check_slot(library: LibraryRecord, slot: Slot, now: dt.datetime) -> None:
+def check_slot(library: LibraryRecord, slot: Slot, now: dt.datetime) -> None:
     if slot.end <= slot.start:
         raise _error(422, "invalid_range", "end must be after start")
     if slot.end <= now or (slot.kind == "hourly" and slot.start < now - PAST_GRACE):
@@ -203,9 +212,10 @@ def _price(plan: Plan, slot: Slot) -> int:
     return plan.price_minor
 
 
-def _check_active_limit(
+def active_booking_count(
     session: Session, library: LibraryRecord, user_id: uuid.UUID, now: dt.datetime
-) -> None:
+) -> int:
+    """Held, confirmed or checked-in bookings of the student at the library that are not over yet."""
     count = session.scalar(
         select(func.count())
         .select_from(Booking)
@@ -217,7 +227,13 @@ def _check_active_limit(
             func.upper(Booking.during) > now,
         )
     )
-    if (count or 0) >= library.max_active_bookings:
+    return int(count or 0)
+
+
+def _check_active_limit(
+    session: Session, library: LibraryRecord, user_id: uuid.UUID, now: dt.datetime
+) -> None:
+    if active_booking_count(session, library, user_id, now) >= library.max_active_bookings:
         raise _error(
             409,
             "too_many_active_bookings",
@@ -226,7 +242,7 @@ def _check_active_limit(
         )
 
 
-def _check_no_show_block(
+def check_no_show_block(
     session: Session, library: LibraryRecord, user_id: uuid.UUID, now: dt.datetime
 ) -> None:
     """N no-shows within D days block self-service booking for X days after the latest one."""
@@ -255,7 +271,7 @@ def _check_no_show_block(
         )
 
 
-def _holder(actor: Actor, user_id: uuid.UUID | None, library: LibraryRecord) -> uuid.UUID:
+def holder_for(actor: Actor, user_id: uuid.UUID | None, library: LibraryRecord) -> uuid.UUID:
     if user_id is None or user_id == actor.user_id:
         return actor.user_id
     if not actor.staff_of(library.tenant_id):
@@ -271,30 +287,35 @@ def create_booking(session: Session, actor: Actor, body: BookingCreate, now: dt.
     library = load_library(session, plan.library_id)
     if library.status != "active":
         raise _error(409, "library_inactive", "this library is not taking bookings")
-    holder = _holder(actor, body.user_id, library)
+    holder = holder_for(actor, body.user_id, library)
     slot = slot_for(plan.kind, library, body.start, body.end, body.date)
-    _check_slot(library, slot, now)
+    check_slot(library, slot, now)
     if not actor.staff_of(library.tenant_id):  # staff may book for a blocked student on purpose
-        _check_no_show_block(session, library, holder, now)
+        check_no_show_block(session, library, holder, now)
     _check_active_limit(session, library, holder, now)
-    candidates = _candidate_seats(session, library, body, slot)
+    candidates = candidate_seats(session, library, body.seat_id, body.zone_id, slot)
     for seat in candidates[:MAX_SEAT_ATTEMPTS]:
-        booking = _new_booking(library, seat, plan, slot, holder, actor, now)
+        booking = new_booking(library, seat, plan, slot, holder, actor, now)
         if insert_booking(session, booking):
             if booking.status == BookingStatus.CONFIRMED:
                 outbox.enqueue_booking_event(session, booking, EventKind.BOOKING_CONFIRMED, now)
             session.commit()
             return booking
-    raise _conflict(session, library, candidates[0] if candidates else None, slot, body.zone_id)
+    raise conflict_error(session, library, candidates[0] if candidates else None, slot, body.zone_id)
 
 
-def _candidate_seats(
-    session: Session, library: LibraryRecord, body: BookingCreate, slot: Slot
+def candidate_seats(
+    session: Session,
+    library: LibraryRecord,
+    seat_id: uuid.UUID | None,
+    zone_id: uuid.UUID | None,
+    slot: Slot,
 ) -> list[SeatRecord]:
-    if body.seat_id is not None:
-        return [_seat_of_library(session, body.seat_id, library)]
-    assert body.zone_id is not None
-    zone = session.get(Zone, body.zone_id)
+    """The seat asked for, or the zone's free seats (its first seat when none is free)."""
+    if seat_id is not None:
+        return [_seat_of_library(session, seat_id, library)]
+    assert zone_id is not None
+    zone = session.get(Zone, zone_id)
     if zone is None or zone.library_id != library.id:
         raise _error(422, "zone_not_in_library", "that zone belongs to another library than the plan")
     busy = busy_ranges(session, library.id, slot.start, slot.end)
@@ -302,7 +323,7 @@ def _candidate_seats(
     return [seat for seat in seats if seat.id not in busy] or seats[:1]
 
 
-def _new_booking(
+def new_booking(
     library: LibraryRecord,
     seat: SeatRecord,
     plan: Plan,
@@ -348,7 +369,7 @@ def insert_booking(session: Session, booking: Booking) -> bool:
     return True
 
 
-def _conflict(
+def conflict_error(
     session: Session,
     library: LibraryRecord,
     seat: SeatRecord | None,
@@ -505,7 +526,7 @@ def modify_booking(
     library = load_library(session, booking.library_id)
     seat = _seat_of_library(session, body.seat_id or booking.seat_id, library)
     slot = _modified_slot(booking, library, body)
-    _check_slot(library, slot, now)
+    check_slot(library, slot, now)
     plan = session.get(Plan, booking.plan_id) if booking.plan_id else None
     price = _price(plan, slot) if plan else booking.price_minor
     if booking.status == BookingStatus.CONFIRMED and price != booking.price_minor:
@@ -513,6 +534,8 @@ def modify_booking(
     moved = seat.id != booking.seat_id or (slot.start, slot.end) != (booking.start, booking.end)
     if not moved:
         return booking
+    if slot.start != booking.start:
+        booking.reminder_queued_at = None  # remind again before the new start
     try:
         with session.begin_nested():
             booking.seat_id, booking.during, booking.price_minor = (
@@ -525,7 +548,10 @@ def modify_booking(
         if _sqlstate(exc) != EXCLUSION_VIOLATION:
             raise
         session.refresh(booking)
-        raise _conflict(session, library, seat, slot, None) from exc
+        raise conflict_error(session, library, seat, slot, None) from exc
+    if booking.status == BookingStatus.CONFIRMED:  # a held one hears about it when confirmed
+        subject = f"booking:{booking.id}:modified:{now.isoformat()}"
+        outbox.enqueue_booking_event(session, booking, EventKind.BOOKING_MODIFIED, now, subject=subject)
     session.commit()
     return booking
 
@@ -544,10 +570,18 @@ def cancel_booking(
     session: Session, actor: Actor, booking_id: uuid.UUID, reason: str, now: dt.datetime
 ) -> Booking:
     booking = get_booking(session, actor, booking_id)
+    library = load_library(session, booking.library_id)
+    cancel_one(session, booking, library, actor.staff_of(booking.tenant_id), reason, now)
+    session.commit()
+    return booking
+
+
+def cancel_one(
+    session: Session, booking: Booking, library: LibraryRecord, staff: bool, reason: str, now: dt.datetime
+) -> None:
+    """Cancel one booking under the cutoff rule (staff are exempt) and queue the message; no commit."""
     if booking.status not in (BookingStatus.PENDING_PAYMENT, BookingStatus.CONFIRMED):
         raise _error(409, "not_cancellable", f"a {booking.status} booking cannot be cancelled")
-    staff = actor.staff_of(booking.tenant_id)
-    library = load_library(session, booking.library_id)
     cutoff = booking.start - dt.timedelta(minutes=library.cancel_cutoff_minutes)
     if not staff and booking.status == BookingStatus.CONFIRMED and now > cutoff:
         raise _error(
@@ -560,8 +594,6 @@ def cancel_booking(
     booking.cancelled_at = now
     booking.cancel_reason = reason or ("cancelled_by_staff" if staff else "cancelled_by_student")
     outbox.enqueue_booking_event(session, booking, EventKind.BOOKING_CANCELLED, now)
-    session.commit()
-    return booking
 
 
 def confirm_booking(session: Session, booking_id: uuid.UUID, now: dt.datetime) -> Booking:
@@ -747,6 +779,13 @@ def release_no_shows(session: Session, now: dt.datetime) -> list[Released]:
         ),
         {"now": now},
     ).all()
+    released = session.scalars(
+        select(Booking)
+        .where(Booking.id.in_([row[0] for row in rows]))
+        .execution_options(populate_existing=True)
+    )
+    for booking in released:
+        outbox.enqueue_booking_event(session, booking, EventKind.NO_SHOW_RELEASED, now)
     session.commit()
     return [Released(row[0], row[1]) for row in rows]
 

@@ -19,6 +19,11 @@ from cloud.booking import service
 from cloud.booking.models import Booking, BookingStatus, WaitlistEntry, WaitlistStatus, half_open
 from cloud.catalog.models import LibraryRecord, Plan
 from cloud.errors import ApiError
+from cloud.notifications import outbox
+from cloud.notifications.kinds import EventKind
+
+# Where the student confirms and pays an offer; relative to the student app (no public URL setting yet).
+OFFER_PATH = "/bookings"
 
 
 def _day_pass_plan(session: Session, plan_id: uuid.UUID, library_id: uuid.UUID) -> Plan:
@@ -137,6 +142,7 @@ def _promote_queue(
         booking = _held_booking(session, library, entry, seat_id, slot, now)
         if booking is not None:
             entry.status, entry.booking_id = WaitlistStatus.OFFERED.value, booking.id
+            _announce_offer(session, booking, now)
             offers.append(entry)
     session.flush()
     return offers
@@ -168,3 +174,16 @@ def _held_booking(
         created_by=None,
     )
     return booking if service.insert_booking(session, booking) else None
+
+
+def _announce_offer(session: Session, booking: Booking, now: dt.datetime) -> None:
+    """Tell the student, in the offer's transaction; the message is useless once the hold lapses."""
+    deadline = booking.hold_expires_at or booking.start
+    outbox.enqueue_booking_event(
+        session,
+        booking,
+        EventKind.WAITLIST_PROMOTED,
+        now,
+        extra={"hold_until": deadline, "action_url": f"{OFFER_PATH}/{booking.id}"},
+        expires_at=deadline,
+    )

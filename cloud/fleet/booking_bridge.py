@@ -24,7 +24,7 @@ from cloud.fleet.hooks import (
     register_checkin_hook,
     register_pass_source,
 )
-from shared.sync import PassRecord, PassStatus, PlanRecord, Revocation
+from shared.sync import PassRecord, PassStatus, PlanRecord, Revocation, SeatRecord
 
 _PASSES = text(
     """
@@ -157,8 +157,33 @@ def library_plans(session: Session, window: PullWindow) -> Iterable[PullItem]:
     return items
 
 
+_SEATS = text(
+    """
+    SELECT s.id, s.label, s.zone_id, coalesce(z.name, s.zone) AS zone_name, s.seat_type,
+           s.status = 'active' AS active, greatest(s.updated_at, z.updated_at) AS changed_at
+    FROM seats s LEFT JOIN zones z ON z.id = s.zone_id
+    WHERE s.library_id = :library AND greatest(s.updated_at, z.updated_at) <= :until
+      AND (CAST(:since AS timestamptz) IS NULL OR greatest(s.updated_at, z.updated_at) > :since)
+    """
+)
+
+
+def library_seats(session: Session, window: PullWindow) -> Iterable[PullItem]:
+    """Seats for the kiosk's map and desk sales, with their zone; a zone rename resends its seats."""
+    params = {"library": window.library_id, "until": window.changed_until, "since": window.changed_after}
+    items: list[PullItem] = []
+    for row in session.execute(_SEATS, params):
+        record = SeatRecord(
+            id=row.id, label=row.label, zone_id=row.zone_id, zone_name=row.zone_name, seat_type=row.seat_type,
+            active=row.active,
+        )  # fmt: skip
+        items.append((row.changed_at, record))
+    return items
+
+
 def install() -> None:
     """Register the bridge's sources and check-in hook (idempotent)."""
     register_pass_source(booking_passes)
     register_pass_source(library_plans)
+    register_pass_source(library_seats)
     register_checkin_hook(mark_checked_in)

@@ -5,7 +5,10 @@
   is logged and the event stays unconsumed for `pending_checkins` instead of failing the batch).
   If `cloud.booking.service` defines `record_edge_checkin(session, checkin) -> bool`, it is called
   as a hook too.
-- Passes, revocations and plans for the pull come from registered pass sources.
+- Passes, revocations, plans and seats for the pull come from registered pass sources.
+- Other pushed event kinds (desk sales) may have one event handler each, called in a savepoint for a
+  new event before it is stored; raising `EventRejected` rejects the event (dead letter at the edge).
+  After-push callbacks run once the push transaction committed (e.g. refunds sent to a gateway).
 """
 
 from __future__ import annotations
@@ -14,15 +17,16 @@ import datetime as dt
 import importlib
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from cloud.fleet.models import EdgeEventRow
 from cloud.models_common import utcnow
-from shared.sync import PassRecord, PlanRecord, Revocation
+from shared.sync import PassRecord, PlanRecord, Revocation, SeatRecord
 
 log = logging.getLogger(__name__)
 
@@ -64,11 +68,50 @@ class PullWindow:
     horizon: dt.datetime
 
 
-PullItem = tuple[dt.datetime, PassRecord | Revocation | PlanRecord]  # (row's updated_at, record)
+PullItem = tuple[dt.datetime, PassRecord | Revocation | PlanRecord | SeatRecord]  # (row's updated_at, record)
 PassSource = Callable[[Session, PullWindow], Iterable[PullItem]]
 
 _checkin_hooks: list[CheckinHook] = []
 _pass_sources: list[PassSource] = []
+
+
+class EventRejected(ValueError):
+    """An event handler refuses the event for good; the message is the reason the edge keeps."""
+
+
+class EventAlreadyApplied(Exception):
+    """The handler found the event's effect already there (a concurrent push applied it): its
+    savepoint is rolled back and the event is acknowledged."""
+
+
+# (session in the device's tenant scope, the signing device's DeviceKey, the validated EdgeEvent)
+EventHandler = Callable[[Session, Any, Any], None]
+# (the FastAPI request of the push, the DeviceKey) once the push committed
+AfterPush = Callable[[Any, Any], Awaitable[None]]
+_event_handlers: dict[str, EventHandler] = {}
+_after_push: list[AfterPush] = []
+
+
+def register_event_handler(kind: str, handler: EventHandler) -> None:
+    _event_handlers[kind] = handler
+
+
+def event_handler(kind: str) -> EventHandler | None:
+    return _event_handlers.get(kind)
+
+
+def register_after_push(callback: AfterPush) -> None:
+    if callback not in _after_push:
+        _after_push.append(callback)
+
+
+async def run_after_push(request: Any, device: Any) -> None:
+    """Post-commit work of a push; a failure is logged, never turned into a failed push."""
+    for callback in list(_after_push):
+        try:
+            await callback(request, device)
+        except Exception:
+            log.exception("after-push callback %r failed", callback)
 
 
 def register_checkin_hook(hook: CheckinHook) -> CheckinHook:

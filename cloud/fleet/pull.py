@@ -25,14 +25,22 @@ from cloud.fleet.service import DeviceKey
 from cloud.identity.models import User
 from cloud.tenancy.models import Membership
 from cloud.tenancy.passkeys import pass_public_keys_text
-from shared.sync import PassRecord, PlanRecord, PullResponse, RemoteCommand, Revocation, StaffRecord
+from shared.sync import (
+    PassRecord,
+    PlanRecord,
+    PullResponse,
+    RemoteCommand,
+    Revocation,
+    SeatRecord,
+    StaffRecord,
+)
 
 PAGE_SIZE = 1000
 LAG = dt.timedelta(seconds=2)
 HORIZON = dt.timedelta(hours=48)
 MAX_CURSOR_AGE = dt.timedelta(days=7)
 
-Record = PassRecord | Revocation | StaffRecord | PlanRecord
+Record = PassRecord | Revocation | StaffRecord | PlanRecord | SeatRecord
 SortKey = tuple[str, str, str]  # (updated_at iso, kind, id)
 
 
@@ -126,9 +134,11 @@ def _source_items(session: Session, device: DeviceKey, window: Cursor, now: dt.d
     return items
 
 
-def _kind_and_id(record: PassRecord | Revocation | PlanRecord) -> tuple[str, str]:
+def _kind_and_id(record: PassRecord | Revocation | PlanRecord | SeatRecord) -> tuple[str, str]:
     if isinstance(record, PlanRecord):
         return "plan", str(record.id)
+    if isinstance(record, SeatRecord):
+        return "seat", str(record.id)
     return ("pass" if isinstance(record, PassRecord) else "revocation"), record.pass_id
 
 
@@ -174,6 +184,7 @@ def build_pull(
         revocations=[i.record for i in page if isinstance(i.record, Revocation)],
         staff=[i.record for i in page if isinstance(i.record, StaffRecord)],
         plans=[i.record for i in page if isinstance(i.record, PlanRecord)],
+        seats=[i.record for i in page if isinstance(i.record, SeatRecord)],
         config=config,
         commands=_deliver_commands(session, device, now),
         pass_keys=pass_public_keys_text(session, device.tenant_id),

@@ -14,10 +14,17 @@ from sqlalchemy.orm import Session
 
 from cloud.audit import service as audit
 from cloud.errors import ApiError
-from cloud.fleet.hooks import checkin_of, mark_consumed, run_checkin_hooks
+from cloud.fleet.hooks import (
+    EventAlreadyApplied,
+    EventRejected,
+    checkin_of,
+    event_handler,
+    mark_consumed,
+    run_checkin_hooks,
+)
 from cloud.fleet.models import EdgeCommand, EdgeDevice, EdgeEventRow, EdgeTelemetry
 from cloud.fleet.service import DeviceKey
-from shared.sync import MAX_EVENTS_PER_BATCH, EdgeEvent, EventKind, EventResult, PushResult
+from shared.sync import MAX_EVENTS_PER_BATCH, SALE_PAYLOADS, EdgeEvent, EventKind, EventResult, PushResult
 
 MAX_FUTURE = dt.timedelta(hours=1)
 MAX_PAST = dt.timedelta(days=30)
@@ -83,6 +90,11 @@ class TelemetryMinute(BaseModel):
     rows: list[TelemetryRow] = Field(max_length=2000)
 
 
+def _first_error(what: str, exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    return f"invalid {what}: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}"[:300]
+
+
 def _semantic_problem(event: EdgeEvent, now: dt.datetime) -> str | None:
     if event.occurred_at > now + MAX_FUTURE:
         return "occurred_at is in the future"
@@ -99,8 +111,12 @@ def _semantic_problem(event: EdgeEvent, now: dt.datetime) -> str | None:
         try:
             TelemetryMinute.model_validate(payload)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            return f"invalid telemetry: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+            return _first_error("telemetry", exc)
+    if event.kind in SALE_PAYLOADS:
+        try:
+            SALE_PAYLOADS[event.kind].model_validate(payload)
+        except ValidationError as exc:
+            return _first_error(event.kind.value, exc)
     if event.kind is EventKind.COMMAND_ACK:
         try:
             uuid.UUID(str(payload.get("command_id")))
@@ -162,6 +178,11 @@ def apply_push(
         if _command_of(session, device, event) is None:
             answered[event.id] = EventResult(id=event.id, status="rejected", reason="unknown command_id")
             events.remove(event)
+    for event in [e for e in events if event_handler(e.kind) is not None]:
+        problem = _handle(session, device, event)
+        if problem is not None:
+            answered[event.id] = EventResult(id=event.id, status="rejected", reason=problem)
+            events.remove(event)
     applied = _insert_new(session, device, events)
     for event in events:
         if event.id not in applied:
@@ -169,6 +190,22 @@ def apply_push(
     _after_insert(session, device, [e for e in events if e.id in applied])
     _update_device(session, device, envelope, now=now, report=report, applied=len(applied))
     return PushResult(results=list(answered.values()))
+
+
+def _handle(session: Session, device: DeviceKey, event: EdgeEvent) -> str | None:
+    """Run the registered handler of a new event in a savepoint (before the event row is stored, so
+    a rejected event is not kept as applied); a known event id is left to `_insert_new` (duplicate)."""
+    handler = event_handler(event.kind)
+    if handler is None or session.get(EdgeEventRow, event.id) is not None:
+        return None
+    try:
+        with session.begin_nested():
+            handler(session, device, event)
+    except EventRejected as exc:
+        return str(exc)[:300]
+    except EventAlreadyApplied:
+        return None
+    return None
 
 
 def _insert_new(session: Session, device: DeviceKey, events: list[EdgeEvent]) -> set[uuid.UUID]:

@@ -18,6 +18,7 @@ from cloud.deps import Principal, RequestContext, get_request_context, get_sessi
 from cloud.errors import ApiError
 from cloud.fleet import booking_bridge, service
 from cloud.fleet.auth import SERVER_TIME_HEADER, SignedDevice, signed_device
+from cloud.fleet.hooks import run_after_push
 from cloud.fleet.models import EdgeDevice
 from cloud.fleet.pull import build_pull
 from cloud.fleet.push import EdgeReport, apply_push, apply_report
@@ -232,6 +233,7 @@ async def push(
             return result
 
     result = await run_in_threadpool(apply)
+    await run_after_push(request, signed.key)
     _server_time(response)
     return result
 

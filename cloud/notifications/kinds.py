@@ -30,6 +30,7 @@ class EventKind(enum.StrEnum):
     CO2_HIGH = "co2_high"
     ENERGY_BUDGET_EXCEEDED = "energy_budget_exceeded"
     OWNER_ANNOUNCEMENT = "owner_announcement"
+    SEAT_CONFLICT = "seat_conflict"  # a walk-in sold offline met an online booking (to the owner)
 
 
 class ChannelKind(enum.StrEnum):
@@ -93,4 +94,5 @@ EVENT_SPECS: dict[EventKind, EventSpec] = {
     EventKind.CO2_HIGH: _STAFF,
     EventKind.ENERGY_BUDGET_EXCEEDED: _STAFF,
     EventKind.OWNER_ANNOUNCEMENT: EventSpec(marketing=True),
+    EventKind.SEAT_CONFLICT: _STAFF,
 }

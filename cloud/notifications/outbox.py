@@ -15,8 +15,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from sqlalchemy import select, text, update
@@ -151,20 +151,44 @@ def mark_provider_status(session: Session, provider_message_id: str, status: Out
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def enqueue_booking_event(session: Session, booking: Booking, kind: EventKind, now: dt.datetime) -> int:
+def enqueue_booking_event(
+    session: Session,
+    booking: Booking,
+    kind: EventKind,
+    now: dt.datetime,
+    *,
+    subject: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+    expires_at: dt.datetime | None = None,
+) -> int:
     """Queue a booking message to its holder in the booking's transaction (the caller commits).
 
-    A savepoint keeps a notification problem from undoing the booking; it is logged instead.
+    `subject` names the fact for deduplication (default `booking:<id>`: one message per kind and
+    booking); `extra` adds template context (e.g. a hold deadline); `expires_at` drops a message
+    that could not be sent in time. A savepoint keeps a notification problem from undoing the
+    booking; it is logged instead.
     """
     try:
         with session.begin_nested():
-            return enqueue(session, _booking_rows(session, booking, kind, now))
+            rows = _booking_rows(
+                session, booking, kind, now, subject=subject, extra=extra, expires_at=expires_at
+            )
+            return enqueue(session, rows)
     except (SQLAlchemyError, ValidationError):
         log.exception("could not queue %s for booking %s", kind.value, booking.id)
         return 0
 
 
-def _booking_rows(session: Session, booking: Booking, kind: EventKind, now: dt.datetime) -> list[OutboxRow]:
+def _booking_rows(
+    session: Session,
+    booking: Booking,
+    kind: EventKind,
+    now: dt.datetime,
+    *,
+    subject: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+    expires_at: dt.datetime | None = None,
+) -> list[OutboxRow]:
     contact = session.execute(
         text("SELECT email, full_name FROM notification_contact(:user, :tenant)"),
         {"user": booking.user_id, "tenant": booking.tenant_id},
@@ -184,18 +208,20 @@ def _booking_rows(session: Session, booking: Booking, kind: EventKind, now: dt.d
         "booking_ref": str(booking.id)[:8].upper(),
         "amount_minor": booking.price_minor,
         "currency": booking.currency,
+        **(extra or {}),
     }
     holder = booking.user_id
     profile = RecipientProfile(user_id=holder, email=email, prefs=_visible_prefs(session, holder))
     return plan_rows(
         kind,
-        f"booking:{booking.id}",
+        subject or f"booking:{booking.id}",
         profile,
         context,
         tenant_id=booking.tenant_id,
         library_id=booking.library_id,
         library_tz=library.timezone,
         now=now,
+        expires_at=expires_at,
     )
 
 

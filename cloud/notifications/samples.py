@@ -91,6 +91,13 @@ SAMPLE_CONTEXTS: dict[EventKind, dict[str, Any]] = {
         "budget_kwh": 750,
         "occurred_at": _START,
     },
+    EventKind.SEAT_CONFLICT: {
+        "library_name": "Gyan Deep Library",
+        "seat_label": "A-12",
+        "receipt_number": "3f9a1c2e-000042",
+        "booking_ref": "BK-7Q2M",
+        "starts_at": _START,
+    },
     EventKind.OWNER_ANNOUNCEMENT: {
         "library_name": "Gyan Deep Library",
         "title": "Closed on Sunday",

@@ -2,7 +2,7 @@
 
     worker = OutboxWorker(session_factory, channels, links=links, limiter=limiter)
     sent = await worker.run_once()          # one batch; 0 when nothing was due
-    await run_worker(worker, stop, jobs=lambda: run_booking_jobs(app.state))   # the loop
+    await run_worker(worker, stop, jobs=lambda: run_periodic_jobs(app.state))   # the loop
 
 Rows stay locked by the claiming transaction while they are sent, so any number of workers can run
 side by side and a row is never handed to two of them. A bad row is dead-lettered, never raised.
@@ -161,7 +161,7 @@ def _run_jobs(jobs: Callable[[], object]) -> None:
 async def serve(settings: CloudSettings, *, once: bool = False, batch_size: int = 20) -> None:
     """`studyspot cloud worker`: the outbox loop plus the booking jobs, until SIGINT/SIGTERM."""
     from cloud.app import close_app, create_app
-    from cloud.booking.jobs import run_booking_jobs
+    from cloud.jobs import run_periodic_jobs
 
     notify = NotificationSettings()
     channels = build_channels(notify)
@@ -180,7 +180,7 @@ async def serve(settings: CloudSettings, *, once: bool = False, batch_size: int 
         loop.add_signal_handler(signum, stop.set)
     log.info("outbox worker started with channels %s", sorted(channel.value for channel in channels))
     try:
-        await run_worker(worker, stop, jobs=lambda: run_booking_jobs(app.state), once=once)
+        await run_worker(worker, stop, jobs=lambda: run_periodic_jobs(app.state), once=once)
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)

@@ -45,8 +45,18 @@ class Payment(PaymentsBase):
     idempotency_key: Mapped[str] = mapped_column(Text)
     invoice_number: Mapped[str | None] = mapped_column(Text, nullable=True)
     captured_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # desk sales (migration 0800): method online|cash|upi; a kiosk receipt is unique per edge device
+    method: Mapped[str] = mapped_column(Text, default="online")
+    receipt_number: Mapped[str | None] = mapped_column(Text, nullable=True)
+    recorded_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
+    edge_device_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
+    upi_ref: Mapped[str | None] = mapped_column(Text, nullable=True)
+    customer_name: Mapped[str | None] = mapped_column(Text, nullable=True)
+    customer_phone: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[dt.datetime] = created_at()
     updated_at: Mapped[dt.datetime] = updated_at()
+    # migration 0700_billing: the subscription due a renewal order pays (booking_id is then a day row)
+    due_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True, default=None)
 
 
 class PaymentRefund(PaymentsBase):

@@ -20,10 +20,13 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from cloud.billing import credit_notes, dues
 from cloud.booking import service as booking_service
 from cloud.booking.models import Booking, BookingStatus
 from cloud.catalog.models import LibraryRecord
 from cloud.errors import ApiError
+from cloud.models_common import utcnow
+from cloud.payments import payment_events
 from cloud.payments.models import (
     Payment,
     PaymentRefund,
@@ -82,9 +85,18 @@ def payable_booking(session: Session, user_id: uuid.UUID, booking_id: uuid.UUID,
     return booking
 
 
-def store_order(session: Session, booking: Booking, order: GatewayOrder, idempotency_key: str) -> Payment:
-    """Insert the payment row; a concurrent request with the same key wins and is returned."""
+def store_order(
+    session: Session,
+    booking: Booking,
+    order: GatewayOrder,
+    idempotency_key: str,
+    due_id: uuid.UUID | None = None,
+) -> Payment:
+    """Insert the payment row; a concurrent request with the same key wins and is returned.
+
+    `due_id`: a renewal order paying a subscription due (`booking` is then one of its day rows)."""
     payment = Payment(
+        due_id=due_id,
         tenant_id=booking.tenant_id,
         user_id=booking.user_id,
         booking_id=booking.id,
@@ -168,15 +180,16 @@ def _dispatch(
     if event.type is WebhookEventType.PAYMENT_SUCCEEDED:
         return _on_success(session, event, payment, now)
     if event.type is WebhookEventType.PAYMENT_FAILED:
-        return _on_failure(event, payment)
-    return _on_refund(session, event, payment)
+        return _on_failure(session, event, payment, now)
+    return _on_refund(session, event, payment, now)
 
 
-def _on_failure(event: WebhookEvent, payment: Payment) -> EventOutcome:
+def _on_failure(session: Session, event: WebhookEvent, payment: Payment, now: dt.datetime) -> EventOutcome:
     if payment.status != PaymentStatus.CREATED:
         return EventOutcome("stale", payment.id)  # e.g. a failed attempt reported after the capture
     payment.status = PaymentStatus.FAILED.value
     payment.failure_reason = (event.failure_reason or "failed")[:500]
+    payment_events.payment_failed(session, payment, now)
     return EventOutcome("applied", payment.id)
 
 
@@ -199,10 +212,15 @@ def _on_success(session: Session, event: WebhookEvent, payment: Payment, now: dt
     payment.captured_at = now
     payment.status = _status_after_refunds(session, payment).value
     payment.invoice_number = allocate_invoice_number(session, payment.tenant_id)
+    if payment.status != PaymentStatus.CAPTURED:  # refunds reported before the capture
+        credit_notes.issue_credit_notes(session, payment, now)
+    payment_events.payment_captured(session, payment, now)
     return _confirm_or_refund(session, payment, now)
 
 
 def _confirm_or_refund(session: Session, payment: Payment, now: dt.datetime) -> EventOutcome:
+    if payment.due_id is not None:
+        return _settle_due(session, payment, now)
     booking = session.get(Booking, payment.booking_id, with_for_update=True)
     if booking is not None and _still_held(booking, now):
         booking_service.confirm_booking(session, booking.id, now)  # commits the capture with it
@@ -213,6 +231,17 @@ def _confirm_or_refund(session: Session, payment: Payment, now: dt.datetime) -> 
     if refundable <= 0:
         return EventOutcome("applied", payment.id)
     return EventOutcome("refund_due", payment.id, _refund_due(payment, refundable, "hold_expired"))
+
+
+def _settle_due(session: Session, payment: Payment, now: dt.datetime) -> EventOutcome:
+    """A renewal order: the due is paid (and a suspended subscription reinstated), or it is refunded."""
+    assert payment.due_id is not None
+    if dues.settle_due(session, payment.due_id, payment.id, now):
+        return EventOutcome("applied", payment.id)
+    refundable = payment.captured_minor - refunded_total(session, payment.id)
+    if refundable <= 0:
+        return EventOutcome("applied", payment.id)
+    return EventOutcome("refund_due", payment.id, _refund_due(payment, refundable, "due_not_renewable"))
 
 
 def _still_held(booking: Booking, now: dt.datetime) -> bool:
@@ -246,9 +275,9 @@ def _refund_due(payment: Payment, amount: int, reason: str) -> RefundDue:
     )
 
 
-def _on_refund(session: Session, event: WebhookEvent, payment: Payment) -> EventOutcome:
+def _on_refund(session: Session, event: WebhookEvent, payment: Payment, now: dt.datetime) -> EventOutcome:
     if event.refund_id and event.refund_amount_minor:
-        _insert_refund(session, payment, event.refund_id, event.refund_amount_minor, "gateway")
+        _insert_refund(session, payment, event.refund_id, event.refund_amount_minor, "gateway", now)
     if payment.status in PAID_STATUSES:
         payment.status = _status_after_refunds(session, payment).value
     return EventOutcome("applied", payment.id)
@@ -282,8 +311,11 @@ def _status_after_refunds(session: Session, payment: Payment) -> PaymentStatus:
     return PaymentStatus.REFUNDED if refunded >= payment.amount_minor else PaymentStatus.PARTIALLY_REFUNDED
 
 
-def _insert_refund(session: Session, payment: Payment, refund_id: str, amount: int, reason: str) -> None:
-    session.execute(
+def _insert_refund(
+    session: Session, payment: Payment, refund_id: str, amount: int, reason: str, now: dt.datetime
+) -> None:
+    """Store a refund once; the first time, its credit note and the student's message go with it."""
+    inserted = session.execute(
         insert(PaymentRefund)
         .values(
             tenant_id=payment.tenant_id,
@@ -294,7 +326,11 @@ def _insert_refund(session: Session, payment: Payment, refund_id: str, amount: i
             reason=reason[:500],
         )
         .on_conflict_do_nothing()
-    )
+        .returning(PaymentRefund.id)
+    ).first()
+    if inserted is not None:
+        credit_notes.issue_credit_notes(session, payment, now)
+        payment_events.refund_processed(session, payment, refund_id, amount, now)
 
 
 def plan_refund(session: Session, payment: Payment, amount_minor: int | None, reason: str) -> RefundDue:
@@ -315,13 +351,18 @@ def plan_refund(session: Session, payment: Payment, amount_minor: int | None, re
 
 
 def record_refund(
-    session: Session, payment_id: uuid.UUID, refund_id: str, amount: int, reason: str
+    session: Session,
+    payment_id: uuid.UUID,
+    refund_id: str,
+    amount: int,
+    reason: str,
+    now: dt.datetime | None = None,
 ) -> Payment:
     """Store a refund the gateway accepted (the webhook for it is then a no-op); commits."""
     payment = session.get(Payment, payment_id, with_for_update=True)
     if payment is None:
         raise _error(404, "not_found", "payment not found")
-    _insert_refund(session, payment, refund_id, amount, reason)
+    _insert_refund(session, payment, refund_id, amount, reason, now or utcnow())
     if payment.status in PAID_STATUSES:
         payment.status = _status_after_refunds(session, payment).value
     session.commit()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy.orm import Session
 
 from cloud.deps import get_session
 from cloud.models_common import utcnow
 from cloud.search.schemas import SearchPage, SearchSort
-from cloud.search.service import SearchQuery, search_libraries
+from cloud.search.service import SearchQuery, parse_shift, search_libraries
 
 router = APIRouter(tags=["search"])
 
@@ -22,6 +24,12 @@ def search(
     amenities: list[str] = Query(default=[], description="comma-separated or repeated; all must match"),
     max_price: int | None = Query(default=None, ge=0, description="cheapest hourly/day price, minor units"),
     open_now: bool = False,
+    free_on: dt.date | None = Query(default=None, description="local date: at least one seat free"),
+    shift: str = Query(
+        default="full_day",
+        max_length=20,
+        description="with free_on: morning, evening, full_day or HH:MM-HH:MM",
+    ),
     sort: SearchSort | None = None,
     cursor: str | None = Query(default=None, max_length=500),
     limit: int = Query(default=20, ge=1, le=100),
@@ -38,6 +46,8 @@ def search(
         amenities=wanted,
         max_price=max_price,
         open_now=open_now,
+        free_on=free_on,
+        shift=parse_shift(shift),
         sort=sort,
         cursor=cursor,
         limit=limit,

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from cloud.booking.timing import WEEKDAYS
 from cloud.errors import ApiError
 from cloud.search.schemas import LibraryHit, RankExplained, SearchPage, SearchSort
 
@@ -39,6 +40,26 @@ _OPEN_NOW = """(
       < l.opening_hours -> lower(to_char(timezone(l.timezone, :now), 'dy')) ->> 'close',
     false))"""
 
+# The wanted shift clipped to the library's opening hours on :free_on (local wall times), as a
+# half-open UTC range; no row when the library is closed then. A seat is free when no active booking
+# (or monthly-plan day) overlaps that range: library_busy_seats sees every tenant's bookings.
+_FREE_ON = """EXISTS (
+  SELECT 1 FROM (
+    SELECT tstzrange(timezone(l.timezone, q.day + greatest(q.shift_from, o.open)),
+                     timezone(l.timezone, q.day + least(q.shift_to, o.close)), '[)') AS during
+    FROM (SELECT CAST(:free_on AS date) AS day, CAST(:free_on_text AS text) AS day_text,
+                 CAST(:weekday AS text) AS weekday,
+                 CAST(:shift_start AS interval) AS shift_from, CAST(:shift_end AS interval) AS shift_to) q
+    CROSS JOIN LATERAL (
+      SELECT (l.opening_hours -> q.weekday ->> 'open')::time::interval AS open,
+             CASE WHEN l.opening_hours -> q.weekday ->> 'close' = '24:00' THEN interval '24 hours'
+                  ELSE (l.opening_hours -> q.weekday ->> 'close')::time::interval END AS close) o
+    WHERE o.open IS NOT NULL AND o.close IS NOT NULL
+      AND NOT l.closures @> jsonb_build_array(jsonb_build_object('date', q.day_text))
+      AND greatest(q.shift_from, o.open) < least(q.shift_to, o.close)) w
+  JOIN seats s ON s.library_id = l.id AND s.status = 'active'
+  WHERE NOT EXISTS (SELECT 1 FROM library_busy_seats(l.id, w.during) b WHERE b.seat_id = s.id))"""
+
 _CHEAPEST = """(SELECT {column} FROM plans p WHERE p.library_id = l.id AND p.active
   AND p.kind IN ('hourly', 'day_pass') ORDER BY p.price_minor LIMIT 1)"""
 
@@ -52,6 +73,8 @@ class SearchQuery:
     amenities: list[str] = field(default_factory=list)
     max_price: int | None = None
     open_now: bool = False
+    free_on: dt.date | None = None
+    shift: tuple[dt.timedelta, dt.timedelta] = (dt.timedelta(0), dt.timedelta(hours=24))
     sort: SearchSort | None = None
     cursor: str | None = None
     limit: int = 20
@@ -126,6 +149,15 @@ def _build(query: SearchQuery, sort: SearchSort, now: dt.datetime) -> tuple[str,
         )
     if query.open_now:
         filters.append(_OPEN_NOW)
+    if query.free_on is not None:
+        params.update(
+            free_on=query.free_on,
+            free_on_text=query.free_on.isoformat(),
+            weekday=WEEKDAYS[query.free_on.weekday()],
+            shift_start=query.shift[0],
+            shift_end=query.shift[1],
+        )
+        filters.append(_FREE_ON)
     sort_key = {
         SearchSort.RELEVANCE: "-(text_rank + similarity)",
         SearchSort.DISTANCE: f"coalesce(distance_m, {NO_DISTANCE})",
@@ -189,3 +221,38 @@ def _hit(row: Any) -> LibraryHit:
             distance_m=row["distance_m"],
         ),
     )
+
+
+NAMED_SHIFTS: dict[str, tuple[str, str]] = {
+    "morning": ("06:00", "14:00"),
+    "evening": ("14:00", "22:00"),
+    "full_day": ("00:00", "24:00"),
+}
+
+
+def _offset(hhmm: str) -> dt.timedelta:
+    hour, minute = (int(part) for part in hhmm.split(":"))
+    if not (0 <= minute < 60 and (0 <= hour < 24 or (hour, minute) == (24, 0))):
+        raise ValueError(hhmm)
+    return dt.timedelta(hours=hour, minutes=minute)
+
+
+def parse_shift(shift: str) -> tuple[dt.timedelta, dt.timedelta]:
+    """`morning` (06-14), `evening` (14-22), `full_day` (opening hours) or local `HH:MM-HH:MM`, as
+    offsets from local midnight; 422 for anything else."""
+    named = NAMED_SHIFTS.get(shift.strip().lower())
+    start, sep, end = (named[0], "-", named[1]) if named else shift.strip().partition("-")
+    try:
+        if not sep:
+            raise ValueError(shift)
+        span = _offset(start), _offset(end)
+    except ValueError as exc:
+        raise ApiError(
+            422,
+            "invalid_shift",
+            "shift is morning, evening, full_day or local HH:MM-HH:MM",
+            {"named": sorted(NAMED_SHIFTS)},
+        ) from exc
+    if span[1] <= span[0]:
+        raise ApiError(422, "invalid_shift", "the shift must end after it starts")
+    return span

@@ -19,6 +19,8 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from edge.kiosk import actions
+from edge.kiosk.sales import install_sales
+from edge.kiosk.seatmap import SEAT_STATE_NAMES
 from edge.kiosk.staff import (
     SESSION_COOKIE,
     SESSION_LIFETIME,
@@ -29,7 +31,7 @@ from edge.kiosk.staff import (
     session_secret,
     staff_for_pin,
 )
-from edge.kiosk.views import KioskAgent, snapshot
+from edge.kiosk.views import DayPanelCache, KioskAgent, snapshot
 from edge.store import utcnow
 
 HERE = Path(__file__).resolve().parent
@@ -57,8 +59,11 @@ async def _form(request: Request) -> dict[str, str]:
 def create_kiosk_app(backend: KioskAgent) -> FastAPI:
     app = FastAPI(title="StudySpot kiosk", docs_url=None, redoc_url=None, openapi_url=None)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    install_sales(app, backend)
     templates = Jinja2Templates(directory=HERE / "templates")
+    templates.env.globals["seat_state_names"] = SEAT_STATE_NAMES
     throttle = LoginThrottle()
+    panels = DayPanelCache()
 
     def secret() -> str:
         assert backend.store is not None, "kiosk served before the store opened"
@@ -84,7 +89,7 @@ def create_kiosk_app(backend: KioskAgent) -> FastAPI:
             "kiosk.html",
             status_code,
             staff=staff,
-            view=snapshot(backend),
+            view=snapshot(backend, panels),
             doors=actions.door_ids(backend),
             message=message,
         )
@@ -153,7 +158,7 @@ def create_kiosk_app(backend: KioskAgent) -> FastAPI:
         if current_staff(request) is None:
             return JSONResponse({"error": {"code": "unauthorized", "message": "log in first"}}, 401)
         return StreamingResponse(
-            _live_stream(request, backend),
+            _live_stream(request, backend, panels),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
@@ -190,12 +195,12 @@ async def _perform(backend: KioskAgent, staff: dict[str, Any], action: str, form
     raise actions.ActionRefused(f"unknown action {action!r}")
 
 
-async def _live_stream(request: Request, backend: KioskAgent) -> AsyncIterator[str]:
+async def _live_stream(request: Request, backend: KioskAgent, panels: DayPanelCache) -> AsyncIterator[str]:
     """Server-Sent Events: the whole snapshot whenever it changes, a comment now and then otherwise."""
     last = ""
     quiet = 0.0
     while not await request.is_disconnected():
-        current = json.dumps(snapshot(backend), default=str)
+        current = json.dumps(snapshot(backend, panels), default=str)
         if current != last:
             last, quiet = current, 0.0
             yield f"event: snapshot\ndata: {current}\n\n"

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from edge.config import EdgeConfig
 from edge.doors import DoorService
 from edge.events import EventBus
-from edge.store import Store, iso, utcnow
+from edge.kiosk.charts import energy_panel, environment_panel
+from edge.kiosk.seatmap import BookingTiming, expected_arrivals, seat_map, todays_passes
+from edge.store import Store, utcnow
 
 FEED_SIZE = 20
-SPARK_POINTS = 120
-SPARK_WIDTH, SPARK_HEIGHT = 240, 48
-ENV_METRICS = ("co2", "temperature")
 
 
 class KioskAgent(Protocol):
@@ -80,6 +81,12 @@ def _rejections(store: Store, events: EventBus | None) -> list[dict[str, Any]]:
     return list(unique.values())
 
 
+def _who(row: dict[str, Any]) -> str:
+    """The holder's name and seat when the pass was synced, else the short id from the pass."""
+    who = row["holder_name"] or row["holder"] or row["pass_id"] or "anonymous"
+    return f"{who} (seat {row['seat_label']})" if row["seat_label"] else who
+
+
 def checkin_feed(store: Store, events: EventBus | None, zone: ZoneInfo) -> list[dict[str, Any]]:
     """Accepted entries/exits (checkins table) and rejected scans with their reasons, newest first."""
     accepted = [
@@ -88,26 +95,56 @@ def checkin_feed(store: Store, events: EventBus | None, zone: ZoneInfo) -> list[
             "accepted": True,
             "direction": row["direction"],
             "door_id": row["door_id"],
-            "who": row["holder"] or row["pass_id"] or "anonymous",
+            "who": _who(row),
             "method": row["method"],
             "reason": "",
         }
-        for row in store.db.query("SELECT * FROM checkins ORDER BY seq DESC LIMIT ?", [FEED_SIZE])
+        for row in store.db.query(
+            "SELECT c.*, p.holder_name, p.seat_label FROM checkins c"
+            " LEFT JOIN passes p ON p.pass_id = c.pass_id ORDER BY c.seq DESC LIMIT ?",
+            [FEED_SIZE],
+        )
     ]
     feed = sorted(accepted + _rejections(store, events), key=lambda item: item["at"], reverse=True)
     return [item | {"local": _local(item["at"], zone)} for item in feed[:FEED_SIZE]]
 
 
+def _battery_percent(value: str | None) -> int | None:
+    try:
+        return max(0, min(100, round(float(value)))) if value is not None else None
+    except (ValueError, OverflowError):  # garbage or nan/inf from a device
+        return None
+
+
 def devices_panel(store: Store, zone: ZoneInfo) -> list[dict[str, Any]]:
-    batteries = {
-        row["device_id"]: row["value"]
-        for row in store.db.query("SELECT device_id, value FROM device_state WHERE entity = 'battery'")
-    }
+    """Every device: online/offline, a door's lock state, last seen (local time), battery % where reported."""
+    states = store.db.query(
+        "SELECT device_id, entity, value FROM device_state WHERE entity IN ('battery', 'lock')"
+    )
+    batteries: dict[str, int | None] = {}
+    locks: dict[str, str] = {}
+    for row in states:
+        if row["entity"] == "battery":
+            batteries[row["device_id"]] = _battery_percent(row["value"])
+        else:
+            locks[row["device_id"]] = str(row["value"])[:12]
     return [
         device
-        | {"last_seen_local": _local(device["last_seen"], zone), "battery": batteries.get(device["id"])}
+        | {
+            "last_seen_local": _local(device["last_seen"], zone),
+            "battery": batteries.get(device["id"]),
+            "lock": locks.get(device["id"]),
+        }
         for device in store.device_status()
     ]
+
+
+def booking_timing(agent: KioskAgent) -> BookingTiming:
+    settings = agent.config.kiosk
+    return BookingTiming(
+        checkin_open=timedelta(minutes=settings.checkin_open_minutes),
+        no_show_grace=timedelta(minutes=settings.no_show_grace_minutes),
+    )
 
 
 def sync_panel(store: Store) -> dict[str, Any]:
@@ -125,53 +162,39 @@ def sync_panel(store: Store) -> dict[str, Any]:
     }
 
 
-def sparkline(values: list[float]) -> str:
-    """SVG polyline points for `values` scaled into the sparkline box (empty when fewer than 2)."""
-    if len(values) < 2:
-        return ""
-    step = max(1, -(-len(values) // SPARK_POINTS))  # ceiling: never more than SPARK_POINTS
-    sampled = values[::step]
-    low, high = min(sampled), max(sampled)
-    span = (high - low) or 1.0
-    last = len(sampled) - 1
-    return " ".join(
-        f"{index * SPARK_WIDTH / last:.1f},{SPARK_HEIGHT - (value - low) * SPARK_HEIGHT / span:.1f}"
-        for index, value in enumerate(sampled)
-    )
+@dataclass
+class DayPanelCache:
+    """The day panels (seats, arrivals, energy, environment) change only when the store is written or
+    the minute turns; every open desk page polls 2x a second, so they are rebuilt only then."""
+
+    key: tuple[int, int, datetime] | None = None
+    panels: dict[str, Any] = field(default_factory=dict)
+
+    def get(self, store: Store, now: datetime, build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        key = (id(store), store.db.conn.total_changes, now.replace(second=0, microsecond=0))
+        if key != self.key:
+            self.panels, self.key = build(), key
+        return self.panels
 
 
-def environment_panel(store: Store, zone: ZoneInfo, now: datetime) -> list[dict[str, Any]]:
-    midnight = datetime.combine(now.astimezone(zone).date(), time(0), zone).astimezone(UTC)
-    sensors = store.db.query("SELECT id FROM devices WHERE kind = 'env' ORDER BY id")
-    panel = []
-    for sensor in sensors:
-        for metric in ENV_METRICS:
-            rows = list(
-                store.db.query(
-                    "SELECT total, count, last FROM telemetry WHERE device_id = ? AND metric = ?"
-                    " AND minute >= ? ORDER BY minute",
-                    [sensor["id"], metric, iso(midnight)],
-                )
-            )
-            values = [row["total"] / row["count"] for row in rows if row["count"]]
-            panel.append(
-                {
-                    "device_id": sensor["id"],
-                    "metric": metric,
-                    "latest": rows[-1]["last"] if rows else None,
-                    "points": sparkline(values),
-                    "low": min(values) if values else None,
-                    "high": max(values) if values else None,
-                }
-            )
-    return panel
+def day_panels(agent: KioskAgent, store: Store, zone: ZoneInfo, now: datetime) -> dict[str, Any]:
+    timing = booking_timing(agent)
+    today = todays_passes(store, now, zone, timing)
+    return {
+        "environment": environment_panel(store, zone, now),
+        "energy": energy_panel(store, zone, now),
+        "seat_map": seat_map(store, today, now, zone, timing.no_show_grace),
+        "arrivals": expected_arrivals(today, now, zone, timing.no_show_grace),
+    }
 
 
-def snapshot(agent: KioskAgent) -> dict[str, Any]:
+def snapshot(agent: KioskAgent, cache: DayPanelCache | None = None) -> dict[str, Any]:
     store = agent.store
     if store is None:
         return {"ready": False}
     zone = library_zone(agent)
+    now = utcnow()
+    panels = (cache or DayPanelCache()).get(store, now, lambda: day_panels(agent, store, zone, now))
     return {
         "ready": True,
         "library_id": agent.config.library_id,
@@ -182,5 +205,4 @@ def snapshot(agent: KioskAgent) -> dict[str, Any]:
         "alerts": [alert | {"local": _local(alert["raised_at"], zone)} for alert in store.open_alerts()],
         "sync": sync_panel(store)
         | {"last_success_local": _local(store.get_setting("sync_last_success"), zone)},
-        "environment": environment_panel(store, zone, utcnow()),
-    }
+    } | panels

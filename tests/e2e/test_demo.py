@@ -12,7 +12,8 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import psutil
@@ -20,6 +21,9 @@ import pytest
 
 from shared.passes import public_key_from_text, short_id, verify_pass
 from tests.conftest import free_tcp_port
+
+if TYPE_CHECKING:
+    from playwright.sync_api import BrowserContext, Page
 
 STARTUP_SECONDS = 240
 
@@ -119,43 +123,26 @@ def test_both_health_endpoints_are_green(running_demo: tuple[dict[str, Any], Any
 def test_sample_pass_opens_the_demo_door(running_demo: tuple[dict[str, Any], Any, Path]) -> None:
     """The acceptance path of the edge: a scan published with mosquitto_pub, UNLOCK on the lock topic."""
     demo, _, _ = running_demo
-    door = next(d for d in demo["devices"] if d["kind"] == "door")
-    mqtt = demo["mqtt"]
-    broker = ["-h", mqtt["host"], "-p", str(mqtt["port"]), "-u", door["username"], "-P", door["password"]]
-    command_topic = door["topics"]["lock_command"]
-    watcher = subprocess.Popen(
-        ["mosquitto_sub", *broker, "-v", "-t", command_topic, "-W", "30"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        time.sleep(1.0)
-        subprocess.run(
-            ["mosquitto_pub", *broker, "-q", "1", "-t", door["topics"]["scan"], "-m", demo["sample_pass"]],
-            check=True, timeout=20,
-        )  # fmt: skip
-        assert watcher.stdout is not None
-        prefix = f"{command_topic} "
-        matching = (line[len(prefix) :].strip() for line in watcher.stdout if line.startswith(prefix))
-        command = next(matching, None)
-        assert command in {"UNLOCK", "OPEN"}, command
-    finally:
-        watcher.kill()
-        watcher.wait()
+    assert _scan(demo, demo["sample_pass"]) in {"UNLOCK", "OPEN"}
     _assert_check_in_reached_the_cloud(demo)
 
 
-_TOKENS: dict[tuple[str, str], dict[str, str]] = {}
+_TOKENS: dict[tuple[str, str], dict[str, Any]] = {}
 
 
-def _login(cloud_url: str, account: dict[str, str]) -> dict[str, str]:
+def _token_pair(cloud_url: str, account: dict[str, str]) -> dict[str, Any]:
     """Logins are rate limited (5/min per address, as the seed asks): log each account in once."""
     key = (cloud_url, account["email"])
     if key not in _TOKENS:
         credentials = {"email": account["email"], "password": account["password"]}
         answer = httpx.post(f"{cloud_url}/api/v1/auth/login", json=credentials)
         answer.raise_for_status()
-        _TOKENS[key] = {"Authorization": f"Bearer {answer.json()['access_token']}"}
+        _TOKENS[key] = answer.json()
     return _TOKENS[key]
+
+
+def _login(cloud_url: str, account: dict[str, str]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {_token_pair(cloud_url, account)['access_token']}"}
 
 
 def _assert_check_in_reached_the_cloud(demo: dict[str, Any]) -> None:
@@ -238,6 +225,131 @@ def test_staff_pin_from_the_cloud_opens_the_kiosk(running_demo: tuple[dict[str, 
             time.sleep(1)
         assert answer.status_code == 303, answer.text[:300]
         assert kiosk.get("/api/status").status_code == 200
+
+
+def _signed_in(context: BrowserContext, script: str) -> Page:
+    """A page whose sessionStorage already holds a token pair (the pages' own login is tested in
+    tests/cloud/web; here the demo's login rate limit is spent once per account)."""
+    context.add_init_script(script)
+    return context.new_page()
+
+
+def _scan(demo: dict[str, Any], qr_payload: str) -> str | None:
+    """Publish the pass to the demo door's scanner like the firmware does; the lock command seen."""
+    door = next(d for d in demo["devices"] if d["kind"] == "door")
+    mqtt = demo["mqtt"]
+    broker = ["-h", mqtt["host"], "-p", str(mqtt["port"]), "-u", door["username"], "-P", door["password"]]
+    command_topic = door["topics"]["lock_command"]
+    watcher = subprocess.Popen(
+        ["mosquitto_sub", *broker, "-v", "-t", command_topic, "-W", "30"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        time.sleep(1.0)
+        subprocess.run(
+            ["mosquitto_pub", *broker, "-q", "1", "-t", door["topics"]["scan"], "-m", qr_payload],
+            check=True, timeout=20,
+        )  # fmt: skip
+        assert watcher.stdout is not None
+        prefix = f"{command_topic} "
+        return next((line[len(prefix) :].strip() for line in watcher.stdout if line.startswith(prefix)), None)
+    finally:
+        watcher.kill()
+        watcher.wait()
+
+
+def test_journey_book_pay_in_the_browser_scan_in_kiosk_and_dashboard_see_it(
+    running_demo: tuple[dict[str, Any], Any, Path], artifacts_dir: Path
+) -> None:
+    """Issue 9's journey on the running demo: a student searches, books and pays on the fake
+    Razorpay in Chromium and opens the pass; the simulated scanner scans it; the door unlocks; the
+    kiosk shows the check-in and the seat occupied; the owner's dashboard counts the check-in."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.edge.kiosk.test_kiosk_browser import CHROMIUM, CHROMIUM_ARGS
+
+    demo, _, _ = running_demo
+    cloud, zone = demo["cloud_url"], ZoneInfo(demo["library_timezone"])
+    student = _token_pair(cloud, demo["accounts"]["student"])
+    owner = _token_pair(cloud, demo["accounts"]["owner"])
+    seat = demo["seats"][15]
+    now = dt.datetime.now(zone)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = _signed_in(
+                browser.new_context(viewport={"width": 390, "height": 844}),
+                f"sessionStorage.setItem('studyspot.access', {json.dumps(student['access_token'])});"
+                f"sessionStorage.setItem('studyspot.refresh', {json.dumps(student['refresh_token'])});",
+            )
+            page.goto(f"{cloud}/app/search")
+            page.get_by_label("Name or area").fill("koramangla")  # a typo still finds it
+            page.get_by_label("Name or area").press("Enter")
+            page.get_by_role("link", name="Demo Study Library - Koramangala").click()
+            expect(page.locator("#live-state")).to_have_text("live", timeout=20_000)
+            page.get_by_label("Plan", exact=True).select_option(label="Hourly: ₹40.00 per hour")
+            page.get_by_label("Date", exact=True).fill(now.date().isoformat())
+            page.get_by_label("Start time", exact=True).fill(now.strftime("%H:%M"))
+            page.get_by_label("Hours", exact=True).fill("1")
+            page.get_by_label("Hours", exact=True).dispatch_event("change")
+            page.get_by_label("Seat", exact=True).select_option(seat["id"])
+            page.get_by_role("button", name="Book", exact=True).click()
+            expect(page.locator("#pay-summary")).to_contain_text(f"Seat {seat['label']}")
+            page.get_by_label("Pay with", exact=True).select_option("razorpay")
+            page.get_by_role("button", name="Pay now").click()
+            page.locator("#pay").click()  # on the fake Razorpay's checkout page
+            expect(page.locator("#pay-state")).to_contain_text("Booking confirmed", timeout=30_000)
+            page.get_by_role("link", name="Show my pass").click()
+            expect(page.locator("#pass-payload")).to_contain_text("SS1:")
+            qr_payload = (page.locator("#pass-payload").text_content() or "").strip()
+            booking_id = page.url.rstrip("/").split("/")[-2]  # /app/bookings/{id}/pass
+            page.screenshot(path=artifacts_dir / "journey-1-student-pass-390x844.png", full_page=True)
+
+            checkins_before = _checkins_today(demo, owner["access_token"])
+            assert _scan(demo, qr_payload) in {"UNLOCK", "OPEN"}
+
+            kiosk = browser.new_page(viewport={"width": 1280, "height": 800})
+            kiosk.goto(demo["kiosk_url"])
+            kiosk.get_by_label("PIN").fill(demo["accounts"]["staff"]["pin"])
+            kiosk.get_by_label("PIN").press("Enter")
+            seat_button = kiosk.locator(f'#seat-map button[data-seat-id="{seat["id"]}"]')
+            expect(seat_button).to_have_attribute("data-state", "occupied", timeout=40_000)
+            kiosk.screenshot(path=artifacts_dir / "journey-2-kiosk-1280x800.png", full_page=True)
+
+            dashboard = _signed_in(
+                browser.new_context(viewport={"width": 1280, "height": 800}),
+                "sessionStorage.setItem('studyspot.console.session', "
+                + json.dumps(json.dumps({"access": owner["access_token"], "refresh": owner["refresh_token"],
+                                         "role": "library_owner", "tenantId": demo["tenant_id"]}))
+                + ");",
+            )  # fmt: skip
+            _wait_checked_in(cloud, _login(cloud, demo["accounts"]["student"]), booking_id)
+            dashboard.goto(f"{cloud}/dashboard/owner")
+            checkins = dashboard.locator(".stat", has_text="check-ins today").locator(".stat-value")
+            expect(checkins).to_have_text(str(checkins_before + 1), timeout=20_000)
+            dashboard.screenshot(path=artifacts_dir / "journey-3-dashboard-1280x800.png", full_page=True)
+        finally:
+            browser.close()
+
+
+def _checkins_today(demo: dict[str, Any], access_token: str) -> int:
+    summary = httpx.get(
+        f"{demo['cloud_url']}/api/v1/analytics/libraries/{demo['library_id']}/summary",
+        headers={"Authorization": f"Bearer {access_token}"},
+    )
+    summary.raise_for_status()
+    return int(summary.json()["checkins_today"])
+
+
+def _wait_checked_in(cloud: str, student: dict[str, str], booking_id: str) -> None:
+    """The door's check-in reaches the cloud by sync before the dashboard can count it."""
+    deadline, status = time.monotonic() + 40, None
+    while time.monotonic() < deadline:
+        status = httpx.get(f"{cloud}/api/v1/bookings/{booking_id}", headers=student).json()["status"]
+        if status == "checked_in":
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"the journey's booking is still {status} in the cloud")
 
 
 # Last: it stops the demo that the tests above share.

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from edge.cli import app
 from edge.config import ConfigError, load_config, parse_config
-from edge.store import Store
+from edge.store import MIGRATIONS, Store
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "edge" / "example-config.toml"
 
@@ -63,7 +63,7 @@ def test_checkins_are_append_only_and_survive_reopen(tmp_path: Path) -> None:
     assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     store.close()
     reopened = Store(path)
-    assert reopened.schema_version == 1
+    assert reopened.schema_version == len(MIGRATIONS)
     assert [row["pass_id"] for row in reopened.checkins()] == ["p1"]
     assert reopened.outbox_depth() == 1 and reopened.occupancy() == 1
     reopened.close()

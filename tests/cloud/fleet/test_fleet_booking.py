@@ -20,6 +20,7 @@ from cloud.identity import service as identity
 from edge.store import Store, iso, utcnow
 from edge.sync import SyncClient
 from edge.sync_store import SyncStore
+from shared.passes import short_id
 
 from .conftest import TEST_PASSWORD, LiveCloud, Tenant, enrolled_store
 
@@ -97,4 +98,51 @@ async def test_pass_checkin_and_cancellation_round_trip(
     await asyncio.sleep(LAG.total_seconds() + 0.1)
     await client.pull_once()
     assert edge.is_revoked(pass_id)
+    await client.stop()
+
+
+async def test_seats_reach_the_edge_with_their_zone_and_follow_changes(
+    live_cloud: LiveCloud, tenant: Tenant, edge: Store
+) -> None:
+    with live_cloud.owner_session() as session:
+        params = {"t": tenant.tenant_id, "l": tenant.library_id, "z": f"Quiet {uuid.uuid4().hex[:4]}"}
+        zone_id = session.execute(
+            text("INSERT INTO zones (tenant_id, library_id, name) VALUES (:t, :l, :z) RETURNING id"), params
+        ).scalar_one()
+        seat_id = session.execute(
+            text(
+                "INSERT INTO seats (tenant_id, library_id, label, zone_id, seat_type)"
+                " VALUES (:t, :l, :label, :zone, 'cabin') RETURNING id"
+            ),
+            params | {"label": f"Q{uuid.uuid4().hex[:4]}", "zone": zone_id},
+        ).scalar_one()
+        session.commit()
+    await asyncio.sleep(LAG.total_seconds() + 0.1)
+    client = SyncClient(edge)
+    await client.pull_once()
+    seats = {row["seat_id"]: row for row in edge.seats()}
+    mine = seats[str(seat_id)]
+    assert (mine["zone_id"], mine["zone_name"], mine["seat_type"], mine["active"]) == (
+        str(zone_id), params["z"], "cabin", True,
+    )  # fmt: skip
+    assert mine["short_id"] == short_id(seat_id)
+
+    with live_cloud.owner_session() as session:  # a zone rename and a retired seat come as a delta
+        session.execute(text("UPDATE zones SET name = 'Silent hall' WHERE id = :z"), {"z": zone_id})
+        session.commit()
+    await asyncio.sleep(LAG.total_seconds() + 0.1)
+    await client.pull_once()
+    assert {row["seat_id"]: row for row in edge.seats()}[str(seat_id)]["zone_name"] == "Silent hall"
+    with live_cloud.owner_session() as session:
+        session.execute(text("UPDATE seats SET status = 'inactive' WHERE id = :s"), {"s": seat_id})
+        session.commit()
+    await asyncio.sleep(LAG.total_seconds() + 0.1)
+    await client.pull_once()
+    assert str(seat_id) not in {row["seat_id"] for row in edge.seats()}
+
+    edge.db.execute("INSERT INTO seats (seat_id, short_id, label, active) VALUES ('stale', 'x', 'X', 1)")
+    edge.db.execute("DELETE FROM settings WHERE key = 'sync_cursor'")  # a full resync replaces the set
+    await client.pull_once()
+    labels = {row["seat_id"] for row in edge.seats()}
+    assert "stale" not in labels and labels == set(seats) - {str(seat_id)}
     await client.stop()

@@ -7,8 +7,8 @@ import re
 
 import httpx
 
+from edge.kiosk.charts import MAX_CHART_POINTS, day_chart
 from edge.kiosk.staff import MAX_FAILURES
-from edge.kiosk.views import SPARK_POINTS, sparkline
 from edge.sync_store import SyncStore
 from shared.passes import generate_signing_key
 from shared.topics import UNLOCK, Component, command_topic
@@ -164,7 +164,8 @@ async def test_live_stream_pushes_a_rejected_scan_with_its_reason(
     assert "rejected: unknown_key" in (await staff_client.get("/")).text
 
 
-def test_sparkline_scales_readings_into_the_box() -> None:
-    assert sparkline([]) == "" and sparkline([5.0]) == ""
-    assert sparkline([400.0, 800.0, 600.0]) == "0.0,48.0 120.0,0.0 240.0,24.0"
-    assert len(sparkline([float(v) for v in range(1000)]).split()) <= SPARK_POINTS
+def test_day_chart_places_readings_by_time_of_day() -> None:
+    assert day_chart([]) == "" and day_chart([(0.5, 5.0)]) == ""
+    assert day_chart([(0.0, 400.0), (0.5, 800.0), (0.75, 600.0)]) == "0.0,72.0 144.0,0.0 216.0,36.0"
+    minutes = [(m / 1440, float(m)) for m in range(1440)]
+    assert len(day_chart(minutes).split()) <= MAX_CHART_POINTS
