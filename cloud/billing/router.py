@@ -19,6 +19,7 @@ from cloud.deps import Principal, get_session, require, require_role
 from cloud.errors import ApiError
 from cloud.identity.roles import Permission, Role
 from cloud.models_common import utcnow
+from cloud.openapi import errors
 from cloud.payments import invoicing
 from cloud.payments import router as payments_router
 from cloud.payments import service as payments
@@ -121,7 +122,7 @@ async def renewal_order(
     return await run_in_threadpool(store)
 
 
-@router.get("/api/v1/tenant/billing", response_model=tenant_billing.TenantBillingOut)
+@router.get("/api/v1/tenant/billing", response_model=tenant_billing.TenantBillingOut, responses=errors(404))
 def get_tenant_billing(principal: Principal = Depends(owner), session: Session = Depends(get_session)) -> Any:
     tenant_scope(session, _tenant_of(principal), principal.user_id)
     return tenant_billing.require_billing(session, _tenant_of(principal))
