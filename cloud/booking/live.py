@@ -15,6 +15,7 @@ import threading
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import redis
@@ -24,6 +25,23 @@ from sqlalchemy.orm import Session
 from cloud.booking import service
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LiveEvent:
+    """A numbered seat change, serialised once however many sockets it goes to."""
+
+    seq: int
+    data: dict[str, Any]
+    text: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        # the wire form of starlette's send_json
+        object.__setattr__(self, "text", json.dumps(self.data, separators=(",", ":"), ensure_ascii=False))
+
+    @classmethod
+    def numbered(cls, seq: int, event: dict[str, Any]) -> LiveEvent:
+        return cls(seq, {**event, "seq": seq})
 
 
 class LiveHub(Protocol):
@@ -38,25 +56,26 @@ class MemoryLiveHub:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._seq: dict[uuid.UUID, int] = {}
-        self._subscribers: dict[
-            uuid.UUID, set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[dict[str, Any]]]]
-        ] = {}
+        self._subscribers: dict[uuid.UUID, set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[LiveEvent]]]] = {}
 
     def publish(self, library_id: uuid.UUID, event: dict[str, Any]) -> None:
         with self._lock:
             seq = self._seq[library_id] = self._seq.get(library_id, 0) + 1
             targets = list(self._subscribers.get(library_id, ()))
-        message = {**event, "seq": seq}
+        message = LiveEvent.numbered(seq, event)
+        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Queue[LiveEvent]]] = {}
         for loop, queue in targets:
-            loop.call_soon_threadsafe(queue.put_nowait, message)
+            by_loop.setdefault(loop, []).append(queue)
+        for loop, queues in by_loop.items():  # one wake-up per loop, not one per socket
+            loop.call_soon_threadsafe(_deliver, queues, message)
 
     async def current_seq(self, library_id: uuid.UUID) -> int:
         with self._lock:
             return self._seq.get(library_id, 0)
 
     @asynccontextmanager
-    async def subscription(self, library_id: uuid.UUID) -> AsyncIterator[asyncio.Queue[dict[str, Any]]]:
-        entry = (asyncio.get_running_loop(), asyncio.Queue[dict[str, Any]]())
+    async def subscription(self, library_id: uuid.UUID) -> AsyncIterator[asyncio.Queue[LiveEvent]]:
+        entry = (asyncio.get_running_loop(), asyncio.Queue[LiveEvent]())
         with self._lock:
             self._subscribers.setdefault(library_id, set()).add(entry)
         try:
@@ -64,6 +83,11 @@ class MemoryLiveHub:
         finally:
             with self._lock:
                 self._subscribers[library_id].discard(entry)
+
+
+def _deliver(queues: list[asyncio.Queue[LiveEvent]], message: LiveEvent) -> None:
+    for queue in queues:
+        queue.put_nowait(message)
 
 
 class RedisLiveHub:
@@ -74,7 +98,7 @@ class RedisLiveHub:
     def publish(self, library_id: uuid.UUID, event: dict[str, Any]) -> None:
         try:
             seq = int(self._sync.incr(f"live:seq:{library_id}"))
-            self._sync.publish(f"live:{library_id}", json.dumps({**event, "seq": seq}))
+            self._sync.publish(f"live:{library_id}", LiveEvent.numbered(seq, event).text)
         except redis.RedisError:
             log.exception("live seat event not published")
 
@@ -87,16 +111,17 @@ class RedisLiveHub:
         return int(raw) if raw else 0
 
     @asynccontextmanager
-    async def subscription(self, library_id: uuid.UUID) -> AsyncIterator[asyncio.Queue[dict[str, Any]]]:
+    async def subscription(self, library_id: uuid.UUID) -> AsyncIterator[asyncio.Queue[LiveEvent]]:
         client = aioredis.Redis.from_url(self._url)
         pubsub = client.pubsub()
         await pubsub.subscribe(f"live:{library_id}")
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        queue: asyncio.Queue[LiveEvent] = asyncio.Queue()
 
         async def pump() -> None:
             async for message in pubsub.listen():
                 if message.get("type") == "message":
-                    await queue.put(json.loads(message["data"]))
+                    data = json.loads(message["data"])
+                    await queue.put(LiveEvent(int(data["seq"]), data))
 
         task = asyncio.create_task(pump())
         try:
