@@ -56,7 +56,9 @@ class MemoryLiveHub:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._seq: dict[uuid.UUID, int] = {}
-        self._subscribers: dict[uuid.UUID, set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[LiveEvent]]]] = {}
+        self._subscribers: dict[
+            uuid.UUID, set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[LiveEvent]]]
+        ] = {}
 
     def publish(self, library_id: uuid.UUID, event: dict[str, Any]) -> None:
         with self._lock:
@@ -94,6 +96,8 @@ class RedisLiveHub:
     def __init__(self, url: str) -> None:
         self._url = url
         self._sync = redis.Redis.from_url(url)
+        self._lock = threading.Lock()
+        self._fanouts: dict[asyncio.AbstractEventLoop, _RedisFanout] = {}
 
     def publish(self, library_id: uuid.UUID, event: dict[str, Any]) -> None:
         try:
@@ -103,33 +107,72 @@ class RedisLiveHub:
             log.exception("live seat event not published")
 
     async def current_seq(self, library_id: uuid.UUID) -> int:
-        client = aioredis.Redis.from_url(self._url)
-        try:
-            raw = await client.get(f"live:seq:{library_id}")
-        finally:
-            await client.aclose()
+        raw = await self._fanout().client.get(f"live:seq:{library_id}")
         return int(raw) if raw else 0
 
     @asynccontextmanager
     async def subscription(self, library_id: uuid.UUID) -> AsyncIterator[asyncio.Queue[LiveEvent]]:
-        client = aioredis.Redis.from_url(self._url)
-        pubsub = client.pubsub()
-        await pubsub.subscribe(f"live:{library_id}")
+        fanout = self._fanout()
         queue: asyncio.Queue[LiveEvent] = asyncio.Queue()
-
-        async def pump() -> None:
-            async for message in pubsub.listen():
-                if message.get("type") == "message":
-                    data = json.loads(message["data"])
-                    await queue.put(LiveEvent(int(data["seq"]), data))
-
-        task = asyncio.create_task(pump())
+        await fanout.add(f"live:{library_id}", queue)
         try:
             yield queue
         finally:
-            task.cancel()
-            await pubsub.aclose()
-            await client.aclose()
+            await fanout.remove(f"live:{library_id}", queue)
+
+    def _fanout(self) -> _RedisFanout:
+        """This event loop's shared subscriber (Redis clients belong to the loop they were made on)."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            for stale in [other for other in self._fanouts if other.is_closed()]:
+                del self._fanouts[stale]
+            fanout = self._fanouts.get(loop)
+            if fanout is None:
+                fanout = self._fanouts[loop] = _RedisFanout(self._url)
+        return fanout
+
+
+class _RedisFanout:
+    """One pub/sub connection per worker: each library channel is subscribed once, however many
+    sockets watch it, and every message is parsed once and handed to each socket's queue."""
+
+    def __init__(self, url: str) -> None:
+        self.client = aioredis.Redis.from_url(url)
+        self._pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+        self._queues: dict[str, set[asyncio.Queue[LiveEvent]]] = {}
+        self._pump: asyncio.Task[None] | None = None
+        self._changing = asyncio.Lock()
+
+    async def add(self, channel: str, queue: asyncio.Queue[LiveEvent]) -> None:
+        async with self._changing:
+            if channel not in self._queues:
+                await self._pubsub.subscribe(channel)
+            self._queues.setdefault(channel, set()).add(queue)
+            if self._pump is None or self._pump.done():  # it ends when nothing is subscribed
+                self._pump = asyncio.create_task(self._dispatch())
+
+    async def remove(self, channel: str, queue: asyncio.Queue[LiveEvent]) -> None:
+        async with self._changing:
+            queues = self._queues.get(channel, set())
+            queues.discard(queue)
+            if not queues:
+                self._queues.pop(channel, None)
+                try:
+                    await self._pubsub.unsubscribe(channel)
+                except redis.RedisError:
+                    log.warning("could not unsubscribe from %s", channel)
+
+    async def _dispatch(self) -> None:
+        async for message in self._pubsub.listen():
+            if message.get("type") != "message":
+                continue
+            channel = (
+                message["channel"].decode() if isinstance(message["channel"], bytes) else message["channel"]
+            )
+            data = json.loads(message["data"])
+            event = LiveEvent(int(data["seq"]), data)
+            for queue in list(self._queues.get(channel, ())):
+                queue.put_nowait(event)
 
 
 _CREATE_LOCK = threading.Lock()
