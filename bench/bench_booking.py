@@ -2,8 +2,9 @@
 search p99 over 10,000 generated libraries (fuzzy text, and distance within a radius), and live
 seat-map fan-out from a booking to 1,000 WebSockets.
 
-Bookings and search run the real app in-process (ASGI transport); the fan-out runs it behind a real
-uvicorn server (in-process hub: no REDIS_URL). All on a throwaway embedded PostgreSQL.
+The cloud runs as production runs it: `uvicorn --workers 2` (WORKERS processes) with a real
+redis-server (REDIS_URL: live events cross workers through Redis pub/sub), on a throwaway embedded
+PostgreSQL. The load generator (this process) talks HTTP and WebSocket to it over loopback TCP.
 """
 
 from __future__ import annotations
@@ -12,18 +13,15 @@ import asyncio
 import datetime as dt
 import json
 import random
-import socket
-import threading
 import time
 import uuid
 from typing import Any
 
 import httpx
-import uvicorn
 from sqlalchemy import create_engine, text
 from websockets.asyncio.client import connect
 
-from bench.cloud_rig import bench_cloud, bench_library
+from bench.cloud_rig import bench_cloud, bench_library, bench_redis, cloud_workers
 from bench.harness import BenchResult, summarize
 from cloud.app import close_app, create_app
 from cloud.config import CloudSettings
@@ -33,11 +31,14 @@ from cloud.identity.roles import Role, permissions_of
 
 CLIENTS = 50
 BOOKINGS_PER_CLIENT = 10
+WARMUP_BOOKINGS_PER_CLIENT = 2
 SEATS = CLIENTS
 LIBRARIES = 10_000
 SEARCHES = 100
+SEARCH_WARMUP = 10
 SOCKETS = 1000
 FANOUT_ROUNDS = 10
+WORKERS = 2
 WORDS = (
     "sunrise",
     "moonlight",
@@ -92,8 +93,8 @@ async def _bench_bookings(
     day0 = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).replace(hour=0, minute=0, second=0, microsecond=0)
     latencies: list[float] = []
 
-    async def one_client(index: int) -> None:
-        for n in range(BOOKINGS_PER_CLIENT):
+    async def one_client(index: int, first: int, count: int) -> None:
+        for n in range(first, first + count):
             start = day0 + dt.timedelta(days=n // 12, hours=2 * (n % 12))
             body = {
                 "plan_id": plan_id,
@@ -107,8 +108,13 @@ async def _bench_bookings(
             if response.status_code != 201:
                 raise RuntimeError(f"booking failed: {response.status_code} {response.text}")
 
+    # warm-up, not counted: every worker opens its pool connections and fills its statement caches
+    await asyncio.gather(
+        *(one_client(i, BOOKINGS_PER_CLIENT, WARMUP_BOOKINGS_PER_CLIENT) for i in range(CLIENTS))
+    )
+    latencies.clear()
     began = time.perf_counter()
-    await asyncio.gather(*(one_client(i) for i in range(CLIENTS)))
+    await asyncio.gather(*(one_client(i, 0, BOOKINGS_PER_CLIENT) for i in range(CLIENTS)))
     elapsed = time.perf_counter() - began
     median, p99 = summarize(latencies)
     rate = len(latencies) / elapsed
@@ -165,6 +171,8 @@ async def _bench_search(client: httpx.AsyncClient) -> list[BenchResult]:
                 },
             )
         )
+    for _, params in queries[:SEARCH_WARMUP]:  # not counted: the planner's and workers' first queries
+        (await client.get("/api/v1/libraries", params=params)).raise_for_status()
     samples: dict[str, list[float]] = {"text": [], "geo": []}
     for kind, params in queries:
         began = time.perf_counter()
@@ -182,22 +190,13 @@ async def _bench_search(client: httpx.AsyncClient) -> list[BenchResult]:
     return results
 
 
-def _serve(app: Any) -> tuple[uvicorn.Server, threading.Thread, str]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", ws_max_queue=64))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    return server, thread, f"127.0.0.1:{sock.getsockname()[1]}"
-
-
-async def _bench_fanout(app: Any, plan_id: str, seat: str, headers: dict[str, str]) -> list[BenchResult]:
+async def _bench_fanout(
+    app: Any, base_url: str, plan_id: str, seat: str, headers: dict[str, str]
+) -> list[BenchResult]:
     """From sending POST /bookings to each of SOCKETS sockets receiving the 'booked' event."""
-    server, thread, address = _serve(app)
     library_id = _library_of(app, seat)
-    url = f"ws://{address}/api/v1/libraries/{library_id}/live?token={headers['Authorization'][7:]}"
+    ws_base = base_url.replace("http://", "ws://")
+    url = f"{ws_base}/api/v1/libraries/{library_id}/live?token={headers['Authorization'][7:]}"
     sockets = []
     try:
         for _ in range(SOCKETS):
@@ -207,7 +206,7 @@ async def _bench_fanout(app: Any, plan_id: str, seat: str, headers: dict[str, st
         day0 = (dt.datetime.now(dt.UTC) + dt.timedelta(days=40)).replace(
             hour=0, minute=0, second=0, microsecond=0
         )
-        async with httpx.AsyncClient(base_url=f"http://{address}") as client:
+        async with httpx.AsyncClient(base_url=base_url) as client:
             for n in range(FANOUT_ROUNDS):
                 start = day0 + dt.timedelta(hours=2 * n)
                 body = {
@@ -222,10 +221,7 @@ async def _bench_fanout(app: Any, plan_id: str, seat: str, headers: dict[str, st
 
                 latencies += await asyncio.gather(*(_received_after(ws, sent) for ws in sockets))
     finally:
-        for ws in sockets:
-            await ws.close()
-        server.should_exit = True
-        thread.join(timeout=10)
+        await asyncio.gather(*(ws.close() for ws in sockets))
     median, p99 = summarize(latencies)
     return [
         BenchResult(
@@ -248,25 +244,26 @@ def _library_of(app: Any, seat: str) -> str:
 
 
 async def _run(settings: CloudSettings, url: str) -> list[BenchResult]:
-    app = create_app(settings)
+    app = create_app(settings)  # seeds and issues tokens; the load goes to the worker processes
     try:
         plan_id, seats, headers = _seed(app)
-        limits = httpx.Limits(max_connections=CLIENTS * 2)
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench", limits=limits) as client:
-            results = await _bench_bookings(client, plan_id, seats, headers)
-            _generate_libraries(url)
-            results += await _bench_search(client)
-        results += await _bench_fanout(app, plan_id, seats[-1], headers[-1])
+        with cloud_workers(settings, WORKERS) as base_url:
+            limits = httpx.Limits(max_connections=CLIENTS * 2)
+            async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as client:
+                results = await _bench_bookings(client, plan_id, seats, headers)
+                _generate_libraries(url)
+                results += await _bench_search(client)
+            results += await _bench_fanout(app, base_url, plan_id, seats[-1], headers[-1])
     finally:
         await close_app(app)
     return results
 
 
 def run() -> list[BenchResult]:
-    with bench_cloud("bench_booking") as settings:
+    with bench_redis() as redis_url, bench_cloud("bench_booking") as settings:
         assert settings.database_url is not None
-        return asyncio.run(_run(settings, settings.database_url))
+        database_url = settings.database_url
+        return asyncio.run(_run(settings.model_copy(update={"redis_url": redis_url}), database_url))
 
 
 if __name__ == "__main__":

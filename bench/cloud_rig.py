@@ -4,16 +4,25 @@ database, and settings with rate limits off (benchmarks measure the work, not th
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
+import socket
+import subprocess
+import sys
 import tempfile
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+import redis
+from fastapi import FastAPI
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
+from cloud.app import create_app
 from cloud.config import CloudSettings
 from cloud.db import platform_scope
 from cloud.embedded_pg import start_embedded_postgres
@@ -77,3 +86,114 @@ def bench_library(session: Session, *, seats: int, hourly_price_minor: int) -> B
         {"t": tenant.id, "l": library.id, "price": hourly_price_minor},
     ).scalar_one()
     return BenchLibrary(tenant, library, seat_rows, plan_id)
+
+
+REDIS_SERVER_BIN = "/usr/bin/redis-server"
+START_TIMEOUT_SECONDS = 60.0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_until(ready: Callable[[], bool], process: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while not ready():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not start")
+        time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def _running(command: list[str], env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextlib.contextmanager
+def bench_redis() -> Iterator[str]:
+    """A throwaway redis-server on a free port; yields its URL."""
+    port = _free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    command = [
+        REDIS_SERVER_BIN,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ]
+    with _running(command) as process:
+        client = redis.Redis.from_url(url)
+
+        def pong() -> bool:
+            try:
+                return bool(client.ping())
+            except redis.ConnectionError:
+                return False
+
+        _wait_until(pong, process, "redis-server")
+        client.close()
+        yield url
+
+
+@contextlib.contextmanager
+def cloud_workers(settings: CloudSettings, workers: int) -> Iterator[str]:
+    """The cloud API as a production deployment runs it: `uvicorn --workers N` (separate processes, so
+    the load generator does not share their interpreter); yields its base URL."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url or "",
+        "REDIS_URL": settings.redis_url or "",
+        "MASTER_KEY": settings.master_key or "",
+        "STUDYSPOT_DATA_DIR": str(settings.studyspot_data_dir),
+        "RATE_LIMIT_ENABLED": "false",
+        "DB_POOL_SIZE": str(settings.db_pool_size),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "bench.cloud_rig:app_from_environment",
+        "--workers",
+        str(workers),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--ws-max-queue",
+        "64",
+    ]
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        try:
+            return httpx.get(f"{url}/health", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    with _running(command, env) as process:
+        _wait_until(healthy, process, "uvicorn workers")
+        yield url
+
+
+def app_from_environment() -> FastAPI:
+    """`uvicorn --factory` entry point of `cloud_workers`: settings from the environment."""
+    return create_app(CloudSettings(_env_file=None))

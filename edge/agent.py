@@ -386,6 +386,9 @@ class Agent:
         if message.channel == "status":
             online = message.text() == "online"
             self.store.mark_device_seen(device.id, online=online, at=now)
+            if not online and live and self.events is not None:  # a retained "offline" is old news
+                text = f"{device.kind} {device.id} went offline"
+                await self.events.alert("device_offline", device.id, text)
             if online and live and device.kind == DeviceKind.DOOR and self.doors.lockdown:
                 await self.doors.lock(device.id)  # it missed the lockdown while it was away
             return

@@ -15,6 +15,7 @@ import threading
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import redis
@@ -24,6 +25,23 @@ from sqlalchemy.orm import Session
 from cloud.booking import service
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LiveEvent:
+    """A numbered seat change, serialised once however many sockets it goes to."""
+
+    seq: int
+    data: dict[str, Any]
+    text: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        # the wire form of starlette's send_json
+        object.__setattr__(self, "text", json.dumps(self.data, separators=(",", ":"), ensure_ascii=False))
+
+    @classmethod
+    def numbered(cls, seq: int, event: dict[str, Any]) -> LiveEvent:
+        return cls(seq, {**event, "seq": seq})
 
 
 class LiveHub(Protocol):
@@ -39,24 +57,27 @@ class MemoryLiveHub:
         self._lock = threading.Lock()
         self._seq: dict[uuid.UUID, int] = {}
         self._subscribers: dict[
-            uuid.UUID, set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[dict[str, Any]]]]
+            uuid.UUID, set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[LiveEvent]]]
         ] = {}
 
     def publish(self, library_id: uuid.UUID, event: dict[str, Any]) -> None:
         with self._lock:
             seq = self._seq[library_id] = self._seq.get(library_id, 0) + 1
             targets = list(self._subscribers.get(library_id, ()))
-        message = {**event, "seq": seq}
+        message = LiveEvent.numbered(seq, event)
+        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Queue[LiveEvent]]] = {}
         for loop, queue in targets:
-            loop.call_soon_threadsafe(queue.put_nowait, message)
+            by_loop.setdefault(loop, []).append(queue)
+        for loop, queues in by_loop.items():  # one wake-up per loop, not one per socket
+            loop.call_soon_threadsafe(_deliver, queues, message)
 
     async def current_seq(self, library_id: uuid.UUID) -> int:
         with self._lock:
             return self._seq.get(library_id, 0)
 
     @asynccontextmanager
-    async def subscription(self, library_id: uuid.UUID) -> AsyncIterator[asyncio.Queue[dict[str, Any]]]:
-        entry = (asyncio.get_running_loop(), asyncio.Queue[dict[str, Any]]())
+    async def subscription(self, library_id: uuid.UUID) -> AsyncIterator[asyncio.Queue[LiveEvent]]:
+        entry = (asyncio.get_running_loop(), asyncio.Queue[LiveEvent]())
         with self._lock:
             self._subscribers.setdefault(library_id, set()).add(entry)
         try:
@@ -66,45 +87,92 @@ class MemoryLiveHub:
                 self._subscribers[library_id].discard(entry)
 
 
+def _deliver(queues: list[asyncio.Queue[LiveEvent]], message: LiveEvent) -> None:
+    for queue in queues:
+        queue.put_nowait(message)
+
+
 class RedisLiveHub:
     def __init__(self, url: str) -> None:
         self._url = url
         self._sync = redis.Redis.from_url(url)
+        self._lock = threading.Lock()
+        self._fanouts: dict[asyncio.AbstractEventLoop, _RedisFanout] = {}
 
     def publish(self, library_id: uuid.UUID, event: dict[str, Any]) -> None:
         try:
             seq = int(self._sync.incr(f"live:seq:{library_id}"))
-            self._sync.publish(f"live:{library_id}", json.dumps({**event, "seq": seq}))
+            self._sync.publish(f"live:{library_id}", LiveEvent.numbered(seq, event).text)
         except redis.RedisError:
             log.exception("live seat event not published")
 
     async def current_seq(self, library_id: uuid.UUID) -> int:
-        client = aioredis.Redis.from_url(self._url)
-        try:
-            raw = await client.get(f"live:seq:{library_id}")
-        finally:
-            await client.aclose()
+        raw = await self._fanout().client.get(f"live:seq:{library_id}")
         return int(raw) if raw else 0
 
     @asynccontextmanager
-    async def subscription(self, library_id: uuid.UUID) -> AsyncIterator[asyncio.Queue[dict[str, Any]]]:
-        client = aioredis.Redis.from_url(self._url)
-        pubsub = client.pubsub()
-        await pubsub.subscribe(f"live:{library_id}")
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-
-        async def pump() -> None:
-            async for message in pubsub.listen():
-                if message.get("type") == "message":
-                    await queue.put(json.loads(message["data"]))
-
-        task = asyncio.create_task(pump())
+    async def subscription(self, library_id: uuid.UUID) -> AsyncIterator[asyncio.Queue[LiveEvent]]:
+        fanout = self._fanout()
+        queue: asyncio.Queue[LiveEvent] = asyncio.Queue()
+        await fanout.add(f"live:{library_id}", queue)
         try:
             yield queue
         finally:
-            task.cancel()
-            await pubsub.aclose()
-            await client.aclose()
+            await fanout.remove(f"live:{library_id}", queue)
+
+    def _fanout(self) -> _RedisFanout:
+        """This event loop's shared subscriber (Redis clients belong to the loop they were made on)."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            for stale in [other for other in self._fanouts if other.is_closed()]:
+                del self._fanouts[stale]
+            fanout = self._fanouts.get(loop)
+            if fanout is None:
+                fanout = self._fanouts[loop] = _RedisFanout(self._url)
+        return fanout
+
+
+class _RedisFanout:
+    """One pub/sub connection per worker: each library channel is subscribed once, however many
+    sockets watch it, and every message is parsed once and handed to each socket's queue."""
+
+    def __init__(self, url: str) -> None:
+        self.client = aioredis.Redis.from_url(url)
+        self._pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+        self._queues: dict[str, set[asyncio.Queue[LiveEvent]]] = {}
+        self._pump: asyncio.Task[None] | None = None
+        self._changing = asyncio.Lock()
+
+    async def add(self, channel: str, queue: asyncio.Queue[LiveEvent]) -> None:
+        async with self._changing:
+            if channel not in self._queues:
+                await self._pubsub.subscribe(channel)
+            self._queues.setdefault(channel, set()).add(queue)
+            if self._pump is None or self._pump.done():  # it ends when nothing is subscribed
+                self._pump = asyncio.create_task(self._dispatch())
+
+    async def remove(self, channel: str, queue: asyncio.Queue[LiveEvent]) -> None:
+        async with self._changing:
+            queues = self._queues.get(channel, set())
+            queues.discard(queue)
+            if not queues:
+                self._queues.pop(channel, None)
+                try:
+                    await self._pubsub.unsubscribe(channel)
+                except redis.RedisError:
+                    log.warning("could not unsubscribe from %s", channel)
+
+    async def _dispatch(self) -> None:
+        async for message in self._pubsub.listen():
+            if message.get("type") != "message":
+                continue
+            channel = (
+                message["channel"].decode() if isinstance(message["channel"], bytes) else message["channel"]
+            )
+            data = json.loads(message["data"])
+            event = LiveEvent(int(data["seq"]), data)
+            for queue in list(self._queues.get(channel, ())):
+                queue.put_nowait(event)
 
 
 _CREATE_LOCK = threading.Lock()

@@ -351,23 +351,25 @@ def _snapshot(session_factory: Any, library_id: uuid.UUID) -> list[dict[str, Any
         return live.snapshot(session, library_id, utcnow())
 
 
-async def _forward(websocket: WebSocket, events: asyncio.Queue[dict[str, Any]], after_seq: int) -> None:
+async def _forward(websocket: WebSocket, events: asyncio.Queue[live.LiveEvent], after_seq: int) -> None:
     """Send events newer than the snapshot until the client goes away."""
-    closed = asyncio.create_task(_until_disconnect(websocket))
+    sender = asyncio.create_task(_send_events(websocket, events, after_seq))
     try:
-        while not closed.done():
-            getter = asyncio.create_task(events.get())
-            done, _ = await asyncio.wait({getter, closed}, return_when=asyncio.FIRST_COMPLETED)
-            if getter not in done:
-                getter.cancel()
-                break
-            event = getter.result()
-            if event["seq"] > after_seq:
-                await websocket.send_json(event)
+        await _until_disconnect(websocket)
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:
-        closed.cancel()
+        sender.cancel()
+
+
+async def _send_events(websocket: WebSocket, events: asyncio.Queue[live.LiveEvent], after_seq: int) -> None:
+    try:
+        while True:
+            event = await events.get()
+            if event.seq > after_seq:
+                await websocket.send_text(event.text)
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        pass  # the socket went away: the receiving side sees the disconnect
 
 
 async def _until_disconnect(websocket: WebSocket) -> None:

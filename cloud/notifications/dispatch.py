@@ -47,8 +47,9 @@ def build_message(row: OutboxRow, links: UnsubscribeLinks | None, now: dt.dateti
         if not EVENT_SPECS[row.kind].mandatory:
             link = links.url_for(str(row.recipient_user_id), None, now)
     content = templates.render(
-        row.kind, row.channel, row.language, row.context, library_tz=row.library_tz, unsubscribe_url=link
-    )
+        row.kind, row.channel, row.language, localized_context(row), library_tz=row.library_tz,
+        unsubscribe_url=link,
+    )  # fmt: skip
     return OutgoingMessage(
         message_id=str(row.id),
         channel=row.channel,
@@ -58,6 +59,15 @@ def build_message(row: OutboxRow, links: UnsubscribeLinks | None, now: dt.dateti
         content=content,
         unsubscribe_url=link,
     )
+
+
+def localized_context(row: OutboxRow) -> dict[str, object]:
+    """The context with `localized[<language>]` (text the sender wrote per language) laid over it:
+    the recipient's language is only known for sure at send time."""
+    localized = row.context.get("localized")
+    if not isinstance(localized, dict) or not isinstance(localized.get(row.language.value), dict):
+        return row.context
+    return {**row.context, **localized[row.language.value]}
 
 
 def _dead(row: OutboxRow, reason: str, remove_recipient: bool = False) -> OutboxUpdate:

@@ -250,11 +250,14 @@ class FakeFcm:
         public_key_pem: str,
         registered_tokens: set[str],
         token_lifetime: int = 3600,
+        malformed_tokens: set[str] | None = None,
     ) -> None:
         self.project_id = project_id
         self.client_email = client_email
         self.public_key_pem = public_key_pem
         self.registered_tokens = registered_tokens
+        # Well-formed to the eye but refused as INVALID_ARGUMENT (a token truncated by a client app).
+        self.malformed_tokens = malformed_tokens if malformed_tokens is not None else set()
         self.token_lifetime = token_lifetime
         self.access_tokens: dict[str, float] = {}
         self.messages: list[dict[str, Any]] = []
@@ -332,7 +335,8 @@ class FakeFcm:
             return self._error(400, "INVALID_ARGUMENT", "INVALID_ARGUMENT", "Invalid JSON payload")
         message = payload.get("message") if isinstance(payload, dict) else None
         token = message.get("token") if isinstance(message, dict) else None
-        if not isinstance(token, str) or not _FCM_TOKEN_SHAPE.fullmatch(token):
+        malformed = not isinstance(token, str) or not _FCM_TOKEN_SHAPE.fullmatch(token)
+        if malformed or token in self.malformed_tokens:
             text = "The registration token is not a valid FCM registration token"
             return self._error(400, "INVALID_ARGUMENT", "INVALID_ARGUMENT", text)
         if token not in self.registered_tokens:

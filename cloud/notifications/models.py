@@ -45,3 +45,33 @@ class PreferencesRecord(Base):
     user_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     prefs: Mapped[dict[str, Any]] = mapped_column(JSONB)
     updated_at: Mapped[dt.datetime] = updated_at()
+
+
+class PushTokenRecord(Base):
+    """An FCM registration token of one of a user's devices (migration 0900_notify_events)."""
+
+    __tablename__ = "push_tokens"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    user_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    token: Mapped[str] = mapped_column(Text)
+    platform: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = created_at()
+    updated_at: Mapped[dt.datetime] = updated_at()
+
+
+class AnnouncementRecord(Base):
+    """An owner's broadcast to a library's members; `recipients` counts the students it reached."""
+
+    __tablename__ = "announcements"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    library_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    author_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
+    subject: Mapped[str] = mapped_column(Text)
+    message: Mapped[str] = mapped_column(Text)
+    translations: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    recipients: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    messages: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    created_at: Mapped[dt.datetime] = created_at()

@@ -31,6 +31,7 @@ from cloud.notifications.kinds import ChannelKind, EventKind, Language
 from cloud.notifications.models import OutboxRecord, PreferencesRecord
 from cloud.notifications.planning import RecipientProfile, plan_rows
 from cloud.notifications.preferences import NotificationPreferences
+from cloud.notifications.push_tokens import device_tokens
 from cloud.notifications.schemas import OutboxRow, OutboxStatus, OutboxUpdate, dedupe_key
 
 if TYPE_CHECKING:
@@ -211,7 +212,12 @@ def _booking_rows(
         **(extra or {}),
     }
     holder = booking.user_id
-    profile = RecipientProfile(user_id=holder, email=email, prefs=_visible_prefs(session, holder))
+    profile = RecipientProfile(
+        user_id=holder,
+        email=email,
+        device_tokens=device_tokens(session, holder, booking.tenant_id),
+        prefs=_visible_prefs(session, holder),
+    )
     return plan_rows(
         kind,
         subject or f"booking:{booking.id}",

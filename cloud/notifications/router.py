@@ -1,4 +1,5 @@
-"""Thin routes: my notification preferences, one-click unsubscribe (RFC 8058), Twilio status callback."""
+"""Thin routes: my notification preferences and push tokens, one-click unsubscribe (RFC 8058), Twilio
+status callback, owner announcements. Importing it also registers the edge `alert` handler."""
 
 from __future__ import annotations
 
@@ -8,27 +9,34 @@ import uuid
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.orm import Session
 
-from cloud.deps import Principal, current_principal, platform_session, scoped_session
+from cloud.deps import Principal, current_principal, platform_session, require_role, scoped_session
 from cloud.errors import ApiError
-from cloud.notifications import outbox
+from cloud.identity.roles import Role
+from cloud.models_common import utcnow
+from cloud.notifications import announcements, outbox, push_tokens, staff_alerts
+from cloud.notifications.announcements import AnnouncementIn, AnnouncementOut
 from cloud.notifications.channels.sms import InvalidStatusCallback, parse_status_callback
 from cloud.notifications.config import NotificationSettings
 from cloud.notifications.kinds import ChannelKind, EventKind, Language
 from cloud.notifications.preferences import NotificationPreferences, QuietHours
+from cloud.notifications.recipients import InvalidRecipientError
 from cloud.notifications.schemas import OutboxStatus
 from cloud.notifications.unsubscribe import InvalidUnsubscribeToken, verify_unsubscribe_token
 from cloud.openapi import errors
 
 router = APIRouter(tags=["notifications"])
+staff_alerts.install()
 
 PREFERENCES = "/api/v1/users/me/notification-preferences"
 UNSUBSCRIBE = "/api/v1/notifications/unsubscribe"
 TWILIO_STATUS = "/api/v1/notifications/twilio/status"
+PUSH_TOKENS = "/api/v1/users/me/push-tokens"
+ANNOUNCEMENTS = "/api/v1/libraries/{library_id}/announcements"
 
 
 class PreferencesPatch(BaseModel):
@@ -134,3 +142,84 @@ async def twilio_status(request: Request, session: Session = Depends(platform_se
         error = f"twilio {update.status} (error {update.error_code}) at {dt.datetime.now(dt.UTC).isoformat()}"
         outbox.mark_provider_status(session, update.message_sid, OutboxStatus.DEAD, error)
         session.commit()
+
+
+class PushTokenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(min_length=1, max_length=4096)
+    platform: push_tokens.Platform
+
+
+class PushTokenOut(BaseModel):
+    id: uuid.UUID
+    platform: push_tokens.Platform
+    token_hint: str  # the last characters, enough to tell devices apart
+    created_at: dt.datetime
+
+
+def _token_out(record: Any) -> PushTokenOut:
+    return PushTokenOut(
+        id=record.id,
+        platform=push_tokens.Platform(record.platform),
+        token_hint="…" + record.token[-8:],
+        created_at=record.created_at,
+    )
+
+
+@router.post(PUSH_TOKENS, status_code=201, response_model=PushTokenOut)
+def register_push_token(
+    body: PushTokenIn,
+    principal: Principal = Depends(current_principal),
+    session: Session = Depends(scoped_session),
+) -> PushTokenOut:
+    try:
+        record = push_tokens.register_token(session, principal.user_id, body.token, body.platform)
+    except InvalidRecipientError as exc:
+        raise ApiError(422, "invalid_token", str(exc)) from exc
+    session.commit()
+    return _token_out(record)
+
+
+@router.get(PUSH_TOKENS, response_model=list[PushTokenOut])
+def list_push_tokens(
+    principal: Principal = Depends(current_principal), session: Session = Depends(scoped_session)
+) -> list[PushTokenOut]:
+    return [_token_out(record) for record in push_tokens.list_tokens(session, principal.user_id)]
+
+
+@router.delete(PUSH_TOKENS + "/{token_id}", status_code=204)
+def delete_push_token(
+    token_id: uuid.UUID,
+    principal: Principal = Depends(current_principal),
+    session: Session = Depends(scoped_session),
+) -> Response:
+    if not push_tokens.delete_token(session, principal.user_id, token_id):
+        raise ApiError(404, "not_found", "no such push token")
+    session.commit()
+    return Response(status_code=204)
+
+
+@router.post(ANNOUNCEMENTS, status_code=201, response_model=AnnouncementOut)
+def post_announcement(
+    library_id: uuid.UUID,
+    body: AnnouncementIn,
+    principal: Principal = Depends(require_role(Role.LIBRARY_OWNER)),
+    session: Session = Depends(scoped_session),
+) -> AnnouncementOut:
+    assert principal.tenant_id is not None  # an owner always acts in their tenant
+    created = announcements.announce(
+        session, principal.tenant_id, principal.user_id, library_id, body, utcnow()
+    )
+    session.commit()
+    return created
+
+
+@router.get(ANNOUNCEMENTS, response_model=list[AnnouncementOut])
+def get_announcements(
+    library_id: uuid.UUID,
+    principal: Principal = Depends(require_role(Role.LIBRARY_OWNER)),
+    session: Session = Depends(scoped_session),
+) -> list[AnnouncementOut]:
+    assert principal.tenant_id is not None
+    return announcements.list_announcements(session, principal.tenant_id, library_id)

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cloud.config import CloudSettings
 from cloud.db import platform_scope
 from cloud.models_common import utcnow
-from cloud.notifications import outbox
+from cloud.notifications import outbox, push_tokens
 from cloud.notifications.channels.base import Channel
 from cloud.notifications.config import (
     NotificationSettings,
@@ -38,7 +38,7 @@ from cloud.notifications.models import OutboxRecord
 from cloud.notifications.preferences import NotificationPreferences
 from cloud.notifications.ratelimit import SendRateLimiter
 from cloud.notifications.retry import RetryPolicy
-from cloud.notifications.schemas import OutboxStatus, OutboxUpdate
+from cloud.notifications.schemas import OutboxRow, OutboxStatus, OutboxUpdate
 
 log = logging.getLogger("studyspot.notifications.worker")
 
@@ -99,7 +99,13 @@ class OutboxWorker:
             # the stored language wins: whoever queued the row may not have been allowed to read it
             row = row.model_copy(update={"language": stored.language})
         prefs = stored or NotificationPreferences()
-        return await deliver(
+        if _unregistered_push_token(session, row):
+            return OutboxUpdate(
+                status=OutboxStatus.SUPPRESSED,
+                attempts=row.attempts,
+                last_error="the device token was removed before sending",
+            )
+        outcome = await deliver(
             row,
             self.channels,
             prefs=prefs,
@@ -108,6 +114,17 @@ class OutboxWorker:
             links=self.links,
             limiter=self.limiter,
         )
+        if outcome.remove_recipient and row.channel is ChannelKind.PUSH and row.recipient_user_id:
+            removed = push_tokens.forget_token(session, row.recipient_user_id, row.recipient)
+            log.info("forgot %d stale push token(s): %s", removed, outcome.last_error)
+        return outcome
+
+
+def _unregistered_push_token(session: Session, row: OutboxRow) -> bool:
+    """A push row whose token the user deleted (logged out) or FCM rejected for another message."""
+    if row.channel is not ChannelKind.PUSH or row.recipient_user_id is None:
+        return False
+    return not push_tokens.is_registered(session, row.recipient_user_id, row.recipient)
 
 
 def _stored_preferences(session: Session, user_id: uuid.UUID | None) -> NotificationPreferences | None:

@@ -80,3 +80,17 @@ def test_opening_hours_across_midnight() -> None:
     assert within_hours(time(1, 0), time(22, 0), time(2, 0))
     assert not within_hours(time(12, 0), time(22, 0), time(2, 0))
     assert within_hours(time(12, 0), time(6, 0), time(23, 0))
+
+
+async def test_device_going_offline_raises_an_alert_for_the_cloud(rig_factory) -> None:
+    from shared.topics import status_topic
+
+    rig = await rig_factory()
+    library = rig.agent.config.library_id
+    async with Observer(rig.host, rig.port) as observer:
+        # what the broker sends when the sensor's connection dies: its will, live (not a retained copy)
+        await observer.client.publish(status_topic(rig.devices["hall-env"].topic_prefix), "offline", qos=1)
+        alert = await observer.wait_event(library, "alert")
+    assert (alert["alert"], alert["device_id"]) == ("device_offline", "hall-env")
+    queued = [row["payload"] for row in rig.agent.store.pending_outbox() if row["kind"] == "alert"]
+    assert [(item["kind"], item["device_id"]) for item in queued] == [("device_offline", "hall-env")]

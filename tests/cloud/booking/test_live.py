@@ -80,5 +80,6 @@ async def test_in_process_hub_numbers_and_delivers_events() -> None:
         await asyncio.to_thread(hub.publish, library, {"type": "seat", "event": "booked"})
         hub.publish(library, {"type": "seat", "event": "released"})
         received = [await asyncio.wait_for(events.get(), 5) for _ in range(2)]
-    assert [(e["seq"], e["event"]) for e in received] == [(1, "booked"), (2, "released")]
+    delivered = [(e.seq, e.data["event"], e.data["seq"]) for e in received]
+    assert delivered == [(1, "booked", 1), (2, "released", 2)]
     assert await hub.current_seq(library) == 2
