@@ -55,7 +55,7 @@ def tenant_audit(
     session: Session = Depends(scoped_session),
 ) -> list[AuditEntryOut]:
     if principal.tenant_id is None:
-        raise ApiError(403, "no_tenant", "this action needs a tenant membership")
+        raise ApiError(403, "tenant_required", "this action needs a tenant membership")
     rows = session.execute(
         text(
             "SELECT id, actor_id, action, target, ip, detail, occurred_at FROM audit_log "
