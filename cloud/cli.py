@@ -1,4 +1,5 @@
-"""`studyspot cloud ...`: serve, worker, migrate, audit-verify, rotate-jwt-key, seed-demo."""
+"""`studyspot cloud ...`: serve, worker, migrate, audit-verify, rotate-jwt-key, purge-expired,
+seed-demo."""
 
 from __future__ import annotations
 
@@ -112,7 +113,10 @@ def rotate_jwt_key() -> None:
 
 @app.command("purge-expired")
 def purge_expired_command() -> None:
-    """Retention job: delete long-expired refresh tokens, OTP codes and stale invitations."""
+    """Retention job: delete long-expired refresh tokens, OTP codes and stale invitations; drop the
+    detail of audit rows older than AUDIT_DETAIL_RETENTION_DAYS."""
+    import datetime as dt
+
     from cloud.bootstrap import ensure_database
     from cloud.config import CloudSettings
     from cloud.db import app_url, make_engine, make_session_factory, platform_scope
@@ -123,7 +127,8 @@ def purge_expired_command() -> None:
     try:
         with make_session_factory(engine)() as session:
             platform_scope(session)
-            counts = purge_expired(session)
+            retention = dt.timedelta(days=settings.audit_detail_retention_days)
+            counts = purge_expired(session, audit_detail_retention=retention)
     finally:
         engine.dispose()
         if pg is not None:

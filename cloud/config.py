@@ -71,6 +71,12 @@ class CloudSettings(BaseSettings):
     rate_limit_general: str = Field(default="100/minute", description="Limit for other API calls.")
     rate_limit_upload: str = Field(default="5/minute", description="Limit for file uploads per user.")
     hsts_enabled: bool = Field(default=True, description="Send Strict-Transport-Security.")
+    audit_detail_retention_days: int = Field(
+        default=365,
+        ge=1,
+        description="`purge-expired` nulls the detail (may hold PII) of audit rows older than this; "
+        "the hash chain still verifies.",
+    )
 
     @property
     def data_dir(self) -> Path:

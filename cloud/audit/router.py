@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -32,7 +32,7 @@ class AuditEntryOut(BaseModel):
     action: str
     target: str
     ip: str
-    detail: dict[str, Any]
+    detail: dict[str, Any] | None = Field(description="null once purged by the retention policy")
     occurred_at: dt.datetime
 
 
@@ -45,6 +45,7 @@ class VerificationOut(BaseModel):
     ok: bool
     rows_checked: int
     chains: int
+    purged_details: int
     problems: list[dict[str, Any]]
 
 
@@ -90,6 +91,7 @@ def verify(
         ok=result.ok,
         rows_checked=result.rows_checked,
         chains=result.chains,
+        purged_details=result.purged_details,
         problems=[p.__dict__ for p in result.problems],
     )
 
