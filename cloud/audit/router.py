@@ -11,11 +11,13 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from cloud.audit import service
+from cloud.audit import anchor, service
+from cloud.config import CloudSettings
 from cloud.deps import (
     Principal,
     RequestContext,
     get_request_context,
+    get_settings,
     platform_session,
     require,
     scoped_session,
@@ -83,8 +85,10 @@ def verify(
     principal: Principal = Depends(require(Permission.ADMIN_SYSTEM)),
     session: Session = Depends(platform_session),
     ctx: RequestContext = Depends(get_request_context),
+    settings: CloudSettings = Depends(get_settings),
 ) -> VerificationOut:
-    result = service.verify_chain(session)
+    """Every chain, and each one's head in the latest external anchor."""
+    result = anchor.verify_with_anchor(session, anchor.anchor_path(settings.data_dir))
     service.record(session, "audit.verify", actor_id=principal.user_id, ip=ctx.ip, detail={"ok": result.ok})
     session.commit()
     return VerificationOut(

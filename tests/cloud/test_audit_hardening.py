@@ -1,10 +1,14 @@
-"""Audit log hardening: detail retention under a chain of detail digests, and the migration that
-re-links v1 chains."""
+"""Audit log hardening: detail retention under a chain of detail digests, the migration that
+re-links v1 chains, and external anchors that catch a chain rewritten from the database."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,12 +17,43 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+from typer.testing import CliRunner
 
 from cloud import migrations
+from cloud.audit.anchor import (
+    AnchorLogError,
+    anchor_path,
+    latest_anchor,
+    take_anchor,
+    verify_with_anchor,
+)
+from cloud.audit.jobs import run_audit_anchor_job
 from cloud.audit.service import verify_chain
+from cloud.cli import app as cli_app
 from cloud.db import platform_scope
 from cloud.identity.privacy import purge_expired
 from cloud.identity.roles import Role
+
+# What someone with the database owner's rights would do to hide an edit: recompute every hash of
+# the chain after changing a row, so the chain alone verifies again.
+REWRITE_CHAIN = """
+DO $$
+DECLARE r record; v_prev text := repeat('0', 64); v_new text;
+BEGIN
+  UPDATE audit_log SET target = 'email:nobody'
+    WHERE id = (SELECT min(id) FROM audit_log WHERE chain = :chain);
+  FOR r IN SELECT * FROM audit_log WHERE chain = :chain ORDER BY id LOOP
+    v_new := audit_digest_v2(v_prev, r.chain, r.tenant_id, r.actor_id, r.action, r.target, r.ip,
+                             r.detail_sha256, r.occurred_at);
+    UPDATE audit_log SET prev_hash = v_prev, hash = v_new WHERE id = r.id;
+    v_prev := v_new;
+  END LOOP;
+END $$;
+"""
+
+
+def _rewrite_chain(session: Session, chain: str) -> None:
+    session.execute(text(REWRITE_CHAIN.replace(":chain", f"'{chain}'")))
 
 
 async def _tenant_with_trail(cloud_client: httpx.AsyncClient, make_account: Any, invites: int = 4) -> Any:
@@ -142,3 +177,135 @@ def test_migration_relinks_verified_v1_chains_and_refuses_broken_ones(
     with pytest.raises(DBAPIError, match="fails verification"):
         migrations.upgrade(database_url, "heads")
     assert owner_session.execute(text("SELECT id, hash FROM audit_log ORDER BY id")).all() == before
+
+
+async def test_anchor_catches_a_chain_rewritten_in_the_database(
+    cloud_app: FastAPI,
+    cloud_client: httpx.AsyncClient,
+    make_account: Any,
+    owner_session: Session,
+    tmp_path: Path,
+) -> None:
+    owner = await _tenant_with_trail(cloud_client, make_account, invites=2)
+    path = tmp_path / "anchors" / "audit-anchors.jsonl"
+    first, delivered = take_anchor(owner_session, path)
+    await _tenant_with_trail(cloud_client, make_account, invites=1)
+    second, _ = take_anchor(owner_session, path)
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert delivered is None and lines == [first.to_json(), second.to_json()]
+    assert latest_anchor(path) == second and str(owner.tenant_id) in second.heads
+    assert verify_with_anchor(owner_session, path).ok
+
+    _rewrite_chain(owner_session, str(owner.tenant_id))
+    assert verify_chain(owner_session).ok  # the chain alone cannot tell
+    problems = verify_with_anchor(owner_session, path).problems
+    assert [(p.chain, "anchor" in p.problem) for p in problems] == [(str(owner.tenant_id), True)]
+    with pytest.raises(AnchorLogError, match="not anchoring"):
+        take_anchor(owner_session, path)
+    owner_session.rollback()
+
+    chain = str(owner.tenant_id)
+    head_id = second.heads[chain][0]
+    owner_session.execute(
+        text("DELETE FROM audit_log WHERE chain = :c AND id >= :h"), {"c": chain, "h": head_id}
+    )
+    assert verify_chain(owner_session).ok  # a cut-off tail leaves a valid (shorter) chain
+    problems = verify_with_anchor(owner_session, path).problems
+    assert [(p.chain, "missing" in p.problem) for p in problems] == [(chain, True)]
+    owner_session.rollback()
+
+    with path.open("a") as handle:
+        handle.write("{not json\n")
+    assert [p.chain for p in verify_with_anchor(owner_session, path).problems] == ["anchor-log"]
+
+
+async def test_admin_verify_route_compares_with_the_latest_anchor(
+    cloud_app: FastAPI, cloud_client: httpx.AsyncClient, make_account: Any, owner_session: Session
+) -> None:
+    admin = await make_account(Role.SUPER_ADMIN)
+    owner = await _tenant_with_trail(cloud_client, make_account, invites=1)
+    assert run_audit_anchor_job(cloud_app.state) is True
+    assert run_audit_anchor_job(cloud_app.state) is False  # not due again within the interval
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(
+        minutes=cloud_app.state.settings.audit_anchor_interval_minutes
+    )
+    assert run_audit_anchor_job(cloud_app.state, later) is True
+    path = anchor_path(cloud_app.state.settings.data_dir)
+    assert len(path.read_text().splitlines()) == 2
+    fine = (await cloud_client.get("/api/v1/admin/audit/verify", headers=admin.headers)).json()
+    assert fine["ok"] is True and fine["purged_details"] == 0
+    _rewrite_chain(owner_session, str(owner.tenant_id))
+    owner_session.commit()
+    rewritten = (await cloud_client.get("/api/v1/admin/audit/verify", headers=admin.headers)).json()
+    assert rewritten["ok"] is False
+    assert [p["chain"] for p in rewritten["problems"]] == [str(owner.tenant_id)]
+
+
+class _Witness(BaseHTTPRequestHandler):
+    received: list[dict[str, Any]] = []
+
+    def do_POST(self) -> None:
+        length = int(self.headers["Content-Length"])
+        self.received.append(json.loads(self.rfile.read(length)))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def witness_url() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Witness)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _Witness.received = []
+    yield f"http://127.0.0.1:{server.server_address[1]}/anchors"
+    server.shutdown()
+    server.server_close()
+
+
+async def test_cli_anchor_posts_to_the_witness_and_verify_fails_after_a_rewrite(
+    database_url: str,
+    master_key: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    cloud_client: httpx.AsyncClient,
+    make_account: Any,
+    owner_session: Session,
+    witness_url: str,
+) -> None:
+    owner = await _tenant_with_trail(cloud_client, make_account, invites=1)
+    for name, value in {
+        "DATABASE_URL": database_url,
+        "MASTER_KEY": master_key,
+        "STUDYSPOT_DATA_DIR": str(tmp_path),
+        "AUDIT_ANCHOR_URL": witness_url,
+    }.items():
+        monkeypatch.setenv(name, value)
+    runner = CliRunner()
+    anchored = runner.invoke(cli_app, ["audit-anchor"])
+    assert anchored.exit_code == 0, anchored.output
+    printed = json.loads(anchored.output)
+    assert printed["witness_delivered"] is True
+    line = json.loads((tmp_path / "audit-anchors.jsonl").read_text())
+    assert _Witness.received == [line] and str(owner.tenant_id) in line["chains"]
+    assert runner.invoke(cli_app, ["audit-verify"]).exit_code == 0
+
+    _rewrite_chain(owner_session, str(owner.tenant_id))
+    owner_session.commit()
+    verified = runner.invoke(cli_app, ["audit-verify"])
+    assert verified.exit_code == 1 and "external anchor" in verified.output
+    refused = runner.invoke(cli_app, ["audit-anchor"])
+    assert refused.exit_code == 1 and len(_Witness.received) == 1
+
+
+async def test_unreachable_witness_does_not_lose_the_anchor(
+    cloud_client: httpx.AsyncClient, make_account: Any, owner_session: Session, tmp_path: Path
+) -> None:
+    await _tenant_with_trail(cloud_client, make_account, invites=1)
+    path = tmp_path / "audit-anchors.jsonl"
+    with ThreadingHTTPServer(("127.0.0.1", 0), _Witness) as closed:
+        url = f"http://127.0.0.1:{closed.server_address[1]}/anchors"  # closed below: refused
+    anchor, delivered = take_anchor(owner_session, path, url)
+    assert delivered is False and latest_anchor(path) == anchor
