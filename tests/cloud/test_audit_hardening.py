@@ -33,6 +33,7 @@ from cloud.cli import app as cli_app
 from cloud.db import platform_scope
 from cloud.identity.privacy import purge_expired
 from cloud.identity.roles import Role
+from cloud.jobs import run_periodic_jobs
 
 # What someone with the database owner's rights would do to hide an edit: recompute every hash of
 # the chain after changing a row, so the chain alone verifies again.
@@ -309,3 +310,62 @@ async def test_unreachable_witness_does_not_lose_the_anchor(
         url = f"http://127.0.0.1:{closed.server_address[1]}/anchors"  # closed below: refused
     anchor, delivered = take_anchor(owner_session, path, url)
     assert delivered is False and latest_anchor(path) == anchor
+
+
+def _delete_and_reappend_chain(session: Session, chain: str) -> None:
+    """A rewrite from the database owner that keeps every hash valid: drop the chain's rows and
+    append the same entries again through `audit_append` (new ids, new times, a fresh chain)."""
+    rows = session.execute(
+        text(
+            "SELECT tenant_id AS tenant, actor_id AS actor, action, target, ip, detail "
+            "FROM audit_log WHERE chain = :c ORDER BY id"
+        ),
+        {"c": chain},
+    ).all()
+    session.execute(text("DELETE FROM audit_log WHERE chain = :c"), {"c": chain})
+    for row in rows:
+        session.execute(
+            text("SELECT audit_append(:tenant, :actor, :action, :target, :ip, CAST(:detail AS jsonb))"),
+            {**row._asdict(), "detail": json.dumps(row.detail)},
+        )
+    session.commit()
+
+
+async def test_worker_anchors_logs_a_failure_and_the_anchor_catches_a_reappended_chain(
+    cloud_app: FastAPI,
+    cloud_client: httpx.AsyncClient,
+    make_account: Any,
+    owner_session: Session,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    owner = await _tenant_with_trail(cloud_client, make_account, invites=2)
+    chain = str(owner.tenant_id)
+    path = anchor_path(cloud_app.state.settings.data_dir)
+    first_id, first_ip = _rows_ip(owner_session, chain)[0]
+    owner_session.execute(text("UPDATE audit_log SET ip = '6.6.6.6' WHERE id = :id"), {"id": first_id})
+    owner_session.commit()
+
+    run_periodic_jobs(cloud_app.state)  # the anchor job fails (chain broken); the worker goes on
+    assert "periodic job run_audit_anchor_job failed" in caplog.text
+    assert not path.exists()
+
+    owner_session.execute(
+        text("UPDATE audit_log SET ip = :ip WHERE id = :id"), {"ip": first_ip, "id": first_id}
+    )
+    owner_session.commit()
+    run_periodic_jobs(cloud_app.state)
+    anchored = latest_anchor(path)
+    assert anchored is not None and anchored.heads[chain] == verify_chain(owner_session).heads[chain]
+    owner_session.rollback()
+
+    _delete_and_reappend_chain(owner_session, chain)
+    assert verify_chain(owner_session).ok  # the chain alone cannot tell
+    problems = verify_with_anchor(owner_session, path).problems
+    assert [(p.chain, p.row_id, "missing" in p.problem) for p in problems] == [
+        (chain, anchored.heads[chain][0], True)
+    ]
+
+
+def _rows_ip(session: Session, chain: str) -> list[tuple[int, str]]:
+    query = text("SELECT id, ip FROM audit_log WHERE chain = :c ORDER BY id")
+    return [(row.id, row.ip) for row in session.execute(query, {"c": chain})]
