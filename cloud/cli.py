@@ -1,4 +1,5 @@
-"""`studyspot cloud ...`: serve, worker, migrate, audit-verify, rotate-jwt-key, seed-demo."""
+"""`studyspot cloud ...`: serve, worker, migrate, audit-verify, audit-anchor, rotate-jwt-key,
+purge-expired, seed-demo."""
 
 from __future__ import annotations
 
@@ -68,8 +69,9 @@ def migrate() -> None:
 
 @app.command("audit-verify")
 def audit_verify() -> None:
-    """Check the hash chain of the audit log; exit 1 when a row was edited or deleted."""
-    from cloud.audit.service import verify_chain
+    """Check the hash chain of the audit log against the latest external anchor; exit 1 when a row
+    was edited or deleted or a chain no longer holds its anchored head."""
+    from cloud.audit.anchor import anchor_path, verify_with_anchor
     from cloud.bootstrap import ensure_database
     from cloud.config import CloudSettings
     from cloud.db import make_engine, make_session_factory, owner_url
@@ -78,15 +80,43 @@ def audit_verify() -> None:
     engine = make_engine(owner_url(settings), pool_size=1)
     try:
         with make_session_factory(engine)() as session:
-            result = verify_chain(session)
+            result = verify_with_anchor(session, anchor_path(settings.data_dir))
     finally:
         engine.dispose()
         if pg is not None:
             pg.stop()
-    typer.echo(f"checked {result.rows_checked} rows in {result.chains} chains")
+    typer.echo(
+        f"checked {result.rows_checked} rows in {result.chains} chains "
+        f"({result.purged_details} details purged by retention)"
+    )
     for problem in result.problems:
         typer.echo(f"  chain {problem.chain} row {problem.row_id}: {problem.problem}")
     raise typer.Exit(0 if result.ok else 1)
+
+
+@app.command("audit-anchor")
+def audit_anchor() -> None:
+    """Append every audit chain's head to <data dir>/audit-anchors.jsonl (and POST it to
+    AUDIT_ANCHOR_URL when set); exit 1 when the chain does not verify (nothing is anchored)."""
+    from cloud.audit.anchor import AnchorLogError, anchor_path, take_anchor
+    from cloud.bootstrap import ensure_database
+    from cloud.config import CloudSettings
+    from cloud.db import make_engine, make_session_factory, owner_url
+
+    settings, pg = ensure_database(CloudSettings(), migrate=False)
+    engine = make_engine(owner_url(settings), pool_size=1)
+    path = anchor_path(settings.data_dir)
+    try:
+        with make_session_factory(engine)() as session:
+            anchor, delivered = take_anchor(session, path, settings.audit_anchor_url)
+    except AnchorLogError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        engine.dispose()
+        if pg is not None:
+            pg.stop()
+    typer.echo(json.dumps({"file": str(path), "witness_delivered": delivered, **anchor.to_json()}))
 
 
 @app.command("rotate-jwt-key")
@@ -112,7 +142,10 @@ def rotate_jwt_key() -> None:
 
 @app.command("purge-expired")
 def purge_expired_command() -> None:
-    """Retention job: delete long-expired refresh tokens, OTP codes and stale invitations."""
+    """Retention job: delete long-expired refresh tokens, OTP codes and stale invitations; drop the
+    detail of audit rows older than AUDIT_DETAIL_RETENTION_DAYS."""
+    import datetime as dt
+
     from cloud.bootstrap import ensure_database
     from cloud.config import CloudSettings
     from cloud.db import app_url, make_engine, make_session_factory, platform_scope
@@ -123,7 +156,8 @@ def purge_expired_command() -> None:
     try:
         with make_session_factory(engine)() as session:
             platform_scope(session)
-            counts = purge_expired(session)
+            retention = dt.timedelta(days=settings.audit_detail_retention_days)
+            counts = purge_expired(session, audit_detail_retention=retention)
     finally:
         engine.dispose()
         if pg is not None:

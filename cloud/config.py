@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AnyHttpUrl, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -71,6 +71,22 @@ class CloudSettings(BaseSettings):
     rate_limit_general: str = Field(default="100/minute", description="Limit for other API calls.")
     rate_limit_upload: str = Field(default="5/minute", description="Limit for file uploads per user.")
     hsts_enabled: bool = Field(default=True, description="Send Strict-Transport-Security.")
+    audit_detail_retention_days: int = Field(
+        default=365,
+        ge=1,
+        description="`purge-expired` nulls the detail (may hold PII) of audit rows older than this; "
+        "the hash chain still verifies.",
+    )
+    audit_anchor_interval_minutes: int = Field(
+        default=60,
+        ge=1,
+        description="The worker appends every audit chain's head to <STUDYSPOT_DATA_DIR>/audit-anchors.jsonl "
+        "this often (also `studyspot cloud audit-anchor`).",
+    )
+    audit_anchor_url: AnyHttpUrl | None = Field(
+        default=None,
+        description="Optional witness URL each audit anchor is POSTed to as JSON (best effort).",
+    )
 
     @property
     def data_dir(self) -> Path:

@@ -112,6 +112,29 @@ def require(*permissions: Permission) -> Callable[[Principal], Awaitable[Princip
     return check
 
 
+def tenant_of(principal: Principal) -> uuid.UUID:
+    """The caller's tenant; a super admin (or student) has none and may not act inside one."""
+    if principal.tenant_id is None:
+        raise ApiError(
+            403,
+            "tenant_required",
+            "this action is done inside a tenant by its owner or staff; super admins use /api/v1/admin",
+        )
+    return principal.tenant_id
+
+
+def require_tenant_member(*permissions: Permission) -> Callable[[Principal], Awaitable[Principal]]:
+    """`require(...)` plus a tenant in the token. As a dependency it runs before the body is
+    validated, so a super admin gets 403 `tenant_required`, not a 422 about the body."""
+    has_permissions = require(*permissions)
+
+    async def check(principal: Principal = Depends(has_permissions)) -> Principal:
+        tenant_of(principal)
+        return principal
+
+    return check
+
+
 def require_role(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
     async def check(principal: Principal = Depends(current_principal)) -> Principal:
         if principal.role not in roles:

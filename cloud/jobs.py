@@ -1,6 +1,6 @@
 """The periodic work the worker runs about once a minute (`studyspot cloud worker`, and the demo's
 in-process worker): booking jobs (holds, no-shows, waitlist, reminders, billing) and the hourly
-telemetry roll-up. One job failing does not stop the others."""
+telemetry roll-up, the audit anchor. One job failing does not stop the others."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ log = logging.getLogger(__name__)
 
 def _jobs() -> list[Callable[[Any], object]]:
     from cloud.analytics.jobs import run_analytics_jobs
+    from cloud.audit.jobs import run_audit_anchor_job
     from cloud.booking.jobs import run_booking_jobs
 
-    return [run_booking_jobs, run_analytics_jobs]
+    return [run_booking_jobs, run_analytics_jobs, run_audit_anchor_job]
 
 
 def run_periodic_jobs(state: Any) -> None:

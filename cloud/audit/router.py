@@ -7,15 +7,17 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from cloud.audit import service
+from cloud.audit import anchor, service
+from cloud.config import CloudSettings
 from cloud.deps import (
     Principal,
     RequestContext,
     get_request_context,
+    get_settings,
     platform_session,
     require,
     scoped_session,
@@ -32,7 +34,7 @@ class AuditEntryOut(BaseModel):
     action: str
     target: str
     ip: str
-    detail: dict[str, Any]
+    detail: dict[str, Any] | None = Field(description="null once purged by the retention policy")
     occurred_at: dt.datetime
 
 
@@ -45,6 +47,7 @@ class VerificationOut(BaseModel):
     ok: bool
     rows_checked: int
     chains: int
+    purged_details: int
     problems: list[dict[str, Any]]
 
 
@@ -55,7 +58,7 @@ def tenant_audit(
     session: Session = Depends(scoped_session),
 ) -> list[AuditEntryOut]:
     if principal.tenant_id is None:
-        raise ApiError(403, "no_tenant", "this action needs a tenant membership")
+        raise ApiError(403, "tenant_required", "this action needs a tenant membership")
     rows = session.execute(
         text(
             "SELECT id, actor_id, action, target, ip, detail, occurred_at FROM audit_log "
@@ -82,14 +85,17 @@ def verify(
     principal: Principal = Depends(require(Permission.ADMIN_SYSTEM)),
     session: Session = Depends(platform_session),
     ctx: RequestContext = Depends(get_request_context),
+    settings: CloudSettings = Depends(get_settings),
 ) -> VerificationOut:
-    result = service.verify_chain(session)
+    """Every chain, and each one's head in the latest external anchor."""
+    result = anchor.verify_with_anchor(session, anchor.anchor_path(settings.data_dir))
     service.record(session, "audit.verify", actor_id=principal.user_id, ip=ctx.ip, detail={"ok": result.ok})
     session.commit()
     return VerificationOut(
         ok=result.ok,
         rows_checked=result.rows_checked,
         chains=result.chains,
+        purged_details=result.purged_details,
         problems=[p.__dict__ for p in result.problems],
     )
 

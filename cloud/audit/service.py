@@ -5,13 +5,18 @@ no INSERT/UPDATE/DELETE on the table), in the caller's transaction, so an audite
 audit row commit together. Each tenant has its own chain (`chain` = tenant id, or 'platform');
 each row stores the previous row's hash and its own SHA-256 over prev hash + fields, so an edited
 or deleted row breaks the chain at that point (`verify_chain`).
+
+The hash covers `detail_sha256` (a digest of the detail), not the detail itself: the retention
+job (`purge_detail`) nulls old details (PII) and the chain still verifies, while a detail that is
+still present must match its digest. A rewrite of a whole chain from the database is caught by the
+external anchors (`cloud.audit.anchor`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,9 +32,12 @@ _APPEND = text("SELECT audit_append(:tenant, :actor, :action, :target, :ip, :det
 )
 
 _ROWS = text(
-    "SELECT id, chain, prev_hash, hash, audit_digest(prev_hash, chain, tenant_id, actor_id, action, "
-    "target, ip, detail, occurred_at) AS expected FROM audit_log ORDER BY chain, id"
+    "SELECT id, chain, prev_hash, hash, audit_digest_v2(prev_hash, chain, tenant_id, actor_id, action, "
+    "target, ip, detail_sha256, occurred_at) AS expected, detail IS NULL AS purged, "
+    "detail IS NULL OR audit_detail_digest(detail) = detail_sha256 AS detail_ok "
+    "FROM audit_log ORDER BY chain, id"
 )
+_PURGE_DETAIL = text("SELECT audit_purge_detail(:before)")
 
 
 def record(
@@ -68,6 +76,8 @@ class ChainProblem:
 class AuditVerification:
     rows_checked: int = 0
     chains: int = 0
+    purged_details: int = 0
+    heads: dict[str, tuple[int, str]] = field(default_factory=dict)
     problems: list[ChainProblem] = field(default_factory=list)
 
     @property
@@ -75,11 +85,17 @@ class AuditVerification:
         return not self.problems
 
 
-def verify_chain(session: Session) -> AuditVerification:
-    """Check every chain visible to the session (use the owner or `platform_scope` for all)."""
+def verify_chain(
+    session: Session, anchored: Mapping[str, tuple[int, str]] | None = None
+) -> AuditVerification:
+    """Check every chain visible to the session (use the owner or `platform_scope` for all).
+    `anchored`: chain -> (row id, hash) from an external anchor; each such row must still exist
+    with that hash (a chain rewritten from the database fails here)."""
     result = AuditVerification()
     previous: dict[str, str] = {}
+    pending = dict(anchored or {})
     for row in session.execute(_ROWS):
+        _check_anchored(result, pending, row)
         result.rows_checked += 1
         expected_prev = previous.get(row.chain)
         if expected_prev is None:
@@ -91,8 +107,35 @@ def verify_chain(session: Session) -> AuditVerification:
             )
         if row.hash != row.expected:
             result.problems.append(ChainProblem(row.chain, row.id, "row hash does not match (row edited)"))
+        if not row.detail_ok:
+            result.problems.append(
+                ChainProblem(row.chain, row.id, "detail does not match its digest (edited)")
+            )
+        result.purged_details += int(row.purged)
         previous[row.chain] = row.hash
+        result.heads[row.chain] = (row.id, row.hash)
+    for chain, (row_id, _) in sorted(pending.items()):
+        result.problems.append(
+            ChainProblem(chain, row_id, "anchored row is missing (chain truncated or rewritten)")
+        )
     return result
+
+
+def _check_anchored(result: AuditVerification, pending: dict[str, tuple[int, str]], row: Row[Any]) -> None:
+    anchored = pending.get(row.chain)
+    if anchored is None or anchored[0] != row.id:
+        return
+    del pending[row.chain]
+    if anchored[1] != row.hash:
+        result.problems.append(
+            ChainProblem(row.chain, row.id, "hash differs from the external anchor (chain rewritten)")
+        )
+
+
+def purge_detail(session: Session, before: dt.datetime) -> int:
+    """Null the detail of rows older than `before` (retention; not in the future); their hashes stay
+    verifiable. The database function records the purge on the platform chain; the caller commits."""
+    return int(session.execute(_PURGE_DETAIL, {"before": before}).scalar_one())
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from redis import asyncio as aioredis
 from sqlalchemy.orm import Session
 
 from cloud.booking import service
+from cloud.errors import ApiError
 
 log = logging.getLogger(__name__)
 
@@ -204,9 +205,15 @@ def seat_event(kind: str, booking: Any) -> dict[str, Any]:
     }
 
 
-def snapshot(session: Session, library_id: uuid.UUID, now: dt.datetime) -> list[dict[str, Any]]:
-    """Every active seat's state right now: free, booked (held/confirmed) or occupied (checked in)."""
-    service.load_library(session, library_id)
+def snapshot(
+    session: Session, library_id: uuid.UUID, now: dt.datetime, viewer_tenant: uuid.UUID | None = None
+) -> list[dict[str, Any]]:
+    """Every active seat's state right now: free, booked (held/confirmed) or occupied (checked in).
+    A tenant-bound viewer (staff/owner token) may only watch its own tenant's libraries;
+    students and super admins (no tenant) may watch any."""
+    library = service.load_library(session, library_id)
+    if viewer_tenant is not None and library.tenant_id != viewer_tenant:
+        raise ApiError(403, "forbidden", "this library belongs to another tenant")
     states = service.seat_states_at(session, library_id, now)
     return [
         {

@@ -321,7 +321,7 @@ async def live_seats(websocket: WebSocket, library_id: uuid.UUID, token: str = "
     """Authenticated by `?token=<access token>`: a snapshot, then seat changes with `seq`."""
     state = websocket.app.state
     try:
-        state.tokens.verify(token)
+        claims = state.tokens.verify(token)
     except TokenInvalid:
         await websocket.close(code=4401, reason="unauthorized")
         return
@@ -331,9 +331,11 @@ async def live_seats(websocket: WebSocket, library_id: uuid.UUID, token: str = "
         async with hub.subscription(library_id) as events:
             seq = await hub.current_seq(library_id)
             try:
-                seats = await run_in_threadpool(_snapshot, state.session_factory, library_id)
+                seats = await run_in_threadpool(
+                    _snapshot, state.session_factory, library_id, claims.tenant_id
+                )
             except ApiError as exc:
-                await websocket.close(code=4404, reason=exc.message)
+                await websocket.close(code=4000 + exc.status, reason=exc.message)
                 return
             await websocket.send_json({"type": "snapshot", "seq": seq, "seats": seats})
             await _forward(websocket, events, seq)
@@ -346,9 +348,11 @@ async def live_seats(websocket: WebSocket, library_id: uuid.UUID, token: str = "
 LIVE_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout, RedisError)
 
 
-def _snapshot(session_factory: Any, library_id: uuid.UUID) -> list[dict[str, Any]]:
+def _snapshot(
+    session_factory: Any, library_id: uuid.UUID, viewer_tenant: uuid.UUID | None
+) -> list[dict[str, Any]]:
     with session_factory() as session:
-        return live.snapshot(session, library_id, utcnow())
+        return live.snapshot(session, library_id, utcnow(), viewer_tenant)
 
 
 async def _forward(websocket: WebSocket, events: asyncio.Queue[live.LiveEvent], after_seq: int) -> None:

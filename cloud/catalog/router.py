@@ -24,11 +24,11 @@ from cloud.catalog.schemas import (
     ZoneOut,
     ZonePatch,
 )
-from cloud.deps import Principal, get_session, require, scoped_session
+from cloud.deps import Principal, get_session, require_tenant_member, scoped_session
 from cloud.identity.roles import Permission
 
 router = APIRouter(tags=["catalog"])
-writer = require(Permission.WRITE_LIBRARY_DATA)
+writer = require_tenant_member(Permission.WRITE_LIBRARY_DATA)
 
 
 def _tenant(principal: Principal) -> uuid.UUID:

@@ -41,7 +41,7 @@ def _not_found(what: str) -> ApiError:
 
 def require_tenant(tenant_id: uuid.UUID | None) -> uuid.UUID:
     if tenant_id is None:
-        raise ApiError(403, "no_tenant", "this action needs a library owner or staff account")
+        raise ApiError(403, "tenant_required", "this action needs a library owner or staff account")
     return tenant_id
 
 

@@ -23,6 +23,6 @@ def list_sync_conflicts(
 ) -> list[SyncConflictOut]:
     """Walk-ins sold offline that met an online booking, newest first, with what was done."""
     if principal.tenant_id is None:
-        raise ApiError(403, "no_tenant", "this action needs a tenant membership")
+        raise ApiError(403, "tenant_required", "this action needs a tenant membership")
     conflicts = service.list_conflicts(session, principal.tenant_id, limit)
     return [SyncConflictOut.model_validate(conflict) for conflict in conflicts]

@@ -28,6 +28,7 @@ Exporter = Callable[[Session, uuid.UUID], Any]
 EXPORTERS: dict[str, Exporter] = {}
 REFRESH_TOKEN_RETENTION = dt.timedelta(days=30)
 OTP_RETENTION = dt.timedelta(days=1)
+AUDIT_DETAIL_RETENTION = dt.timedelta(days=365)
 
 
 def register_exporter(name: str, exporter: Exporter) -> None:
@@ -108,9 +109,16 @@ def erase_user(session: Session, user_id: uuid.UUID, password: str, ip: str) -> 
     session.commit()
 
 
-def purge_expired(session: Session, now: dt.datetime | None = None) -> dict[str, int]:
-    """Retention job: drop long-expired refresh tokens and expired, unaccepted invitations."""
+def purge_expired(
+    session: Session,
+    now: dt.datetime | None = None,
+    *,
+    audit_detail_retention: dt.timedelta = AUDIT_DETAIL_RETENTION,
+) -> dict[str, int]:
+    """Retention job: drop long-expired refresh tokens, OTP codes and expired, unaccepted
+    invitations; null the detail of audit rows older than `audit_detail_retention`."""
     now = now or utcnow()
+    audit_details = audit.purge_detail(session, now - audit_detail_retention)
     tokens = session.execute(
         delete(RefreshToken).where(RefreshToken.expires_at < now - REFRESH_TOKEN_RETENTION)
     )
@@ -123,4 +131,5 @@ def purge_expired(session: Session, now: dt.datetime | None = None) -> dict[str,
         "refresh_tokens": tokens.rowcount or 0,  # type: ignore[attr-defined]
         "invitations": invitations.rowcount or 0,  # type: ignore[attr-defined]
         "otp_codes": otps.rowcount or 0,  # type: ignore[attr-defined]
+        "audit_details": audit_details,
     }

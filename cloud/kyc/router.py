@@ -74,7 +74,7 @@ def my_documents(
 
 def _tenant(principal: Principal) -> uuid.UUID:
     if principal.tenant_id is None:
-        raise ApiError(403, "no_tenant", "this action needs a tenant membership")
+        raise ApiError(403, "tenant_required", "this action needs a tenant membership")
     return principal.tenant_id
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
+from alembic import command, context
 from alembic.config import Config
 from sqlalchemy import create_engine, text
 
@@ -39,6 +39,14 @@ def upgrade(
     command.upgrade(alembic_config(owner_url, app_role), revision)
     if app_password:
         set_role_password(owner_url, app_role, app_password)
+
+
+def app_role() -> str:
+    """Inside a migration: the API role's name, checked to be safe to paste into GRANT statements."""
+    role = str(context.config.attributes.get("app_role", DEFAULT_APP_ROLE))
+    if not role.replace("_", "").isalnum():
+        raise ValueError(f"unsafe role name {role!r}")
+    return role
 
 
 def downgrade(owner_url: str, revision: str, *, app_role: str = DEFAULT_APP_ROLE) -> None:

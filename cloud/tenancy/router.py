@@ -14,9 +14,10 @@ from cloud.deps import (
     get_request_context,
     platform_session,
     require,
+    require_tenant_member,
     scoped_session,
+    tenant_of,
 )
-from cloud.errors import ApiError
 from cloud.identity.models import User
 from cloud.identity.roles import Permission
 from cloud.tenancy import service
@@ -80,21 +81,15 @@ def reactivate_tenant(
     return service.set_tenant_status(session, tenant_id, "active", actor_id=principal.user_id, ip=ctx.ip)
 
 
-def _tenant_of(principal: Principal) -> uuid.UUID:
-    if principal.tenant_id is None:
-        raise ApiError(403, "no_tenant", "this action needs a tenant membership")
-    return principal.tenant_id
-
-
 @router.post("/api/v1/tenant/invitations", status_code=201, response_model=InviteOut, tags=["tenant"])
 def invite_staff(
     body: InviteIn,
-    principal: Principal = Depends(require(Permission.MANAGE_STAFF)),
+    principal: Principal = Depends(require_tenant_member(Permission.MANAGE_STAFF)),
     session: Session = Depends(scoped_session),
     ctx: RequestContext = Depends(get_request_context),
 ) -> InviteOut:
     invitation, token = service.invite_staff(
-        session, _tenant_of(principal), body.email, body.role, invited_by=principal.user_id, ip=ctx.ip
+        session, tenant_of(principal), body.email, body.role, invited_by=principal.user_id, ip=ctx.ip
     )
     return InviteOut(
         id=invitation.id,
@@ -129,7 +124,7 @@ def list_members(
     principal: Principal = Depends(require(Permission.READ_USERS)),
     session: Session = Depends(scoped_session),
 ) -> list[MemberOut]:
-    _tenant_of(principal)
+    tenant_of(principal)
     return [MemberOut(**member.__dict__) for member in service.list_members(session)]
 
 
@@ -137,13 +132,13 @@ def list_members(
 def update_member(
     user_id: uuid.UUID,
     body: MemberPatch,
-    principal: Principal = Depends(require(Permission.MANAGE_STAFF)),
+    principal: Principal = Depends(require_tenant_member(Permission.MANAGE_STAFF)),
     session: Session = Depends(scoped_session),
     ctx: RequestContext = Depends(get_request_context),
 ) -> MemberOut:
     member = service.update_member(
         session,
-        _tenant_of(principal),
+        tenant_of(principal),
         user_id,
         role=body.role,
         status=body.status,

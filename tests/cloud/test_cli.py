@@ -103,5 +103,6 @@ def test_seed_audit_and_purge_commands(
     assert verified.exit_code == 0, verified.output
     purged = runner.invoke(app, ["purge-expired"])
     assert purged.exit_code == 0 and '"refresh_tokens": 0' in purged.output
+    assert '"audit_details": 0' in purged.output
     rotated = runner.invoke(app, ["rotate-jwt-key"])
     assert rotated.exit_code == 0 and "new signing key" in rotated.output

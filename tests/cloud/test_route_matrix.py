@@ -8,16 +8,21 @@ anything but 401/403 and never 5xx. A route missing from `ACCESS` fails the test
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, APIWebSocketRoute, iter_route_contexts
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from cloud.identity.roles import Role
-from tests.cloud.booking.conftest import build_library
+from tests.cloud.booking.conftest import build_library, live_server  # noqa: F401 (fixture)
 from tests.cloud.booking.helpers import hourly, slot
 
 ANON = "anonymous"
@@ -74,7 +79,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/admin/tenants/{tenant_id}/reactivate"): SUPER,
     ("GET", "/api/v1/admin/audit/verify"): SUPER,
     ("GET", "/api/v1/admin/audit"): SUPER,
-    ("POST", "/api/v1/tenant/invitations"): OWNER_OR_ADMIN,
+    ("POST", "/api/v1/tenant/invitations"): OWNER,
     ("GET", "/api/v1/tenant/members"): STAFF,
     ("PATCH", "/api/v1/tenant/members/{user_id}"): OWNER,
     ("GET", "/api/v1/tenant/kyc"): STAFF,
@@ -82,17 +87,17 @@ ACCESS: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/tenant/kyc/{document_id}/decision"): STAFF_OR_ADMIN,
     ("GET", "/api/v1/tenant/audit"): OWNER,
     ("GET", "/api/v1/libraries"): PUBLIC,
-    ("POST", "/api/v1/libraries"): STAFF_OR_ADMIN,
+    ("POST", "/api/v1/libraries"): STAFF,
     ("GET", "/api/v1/libraries/{library_id}"): PUBLIC,
     ("PATCH", "/api/v1/libraries/{library_id}"): STAFF,
-    ("POST", "/api/v1/libraries/{library_id}/zones"): STAFF_OR_ADMIN,
+    ("POST", "/api/v1/libraries/{library_id}/zones"): STAFF,
     ("GET", "/api/v1/libraries/{library_id}/zones"): PUBLIC,
     ("PATCH", "/api/v1/zones/{zone_id}"): STAFF,
     ("DELETE", "/api/v1/zones/{zone_id}"): STAFF,
-    ("POST", "/api/v1/libraries/{library_id}/seats"): STAFF_OR_ADMIN,
+    ("POST", "/api/v1/libraries/{library_id}/seats"): STAFF,
     ("GET", "/api/v1/libraries/{library_id}/seats"): PUBLIC,
     ("PATCH", "/api/v1/seats/{seat_id}"): STAFF,
-    ("POST", "/api/v1/libraries/{library_id}/plans"): STAFF_OR_ADMIN,
+    ("POST", "/api/v1/libraries/{library_id}/plans"): STAFF,
     ("GET", "/api/v1/libraries/{library_id}/plans"): PUBLIC,
     ("PATCH", "/api/v1/plans/{plan_id}"): STAFF,
     ("GET", "/api/v1/libraries/{library_id}/availability"): PUBLIC,
@@ -121,7 +126,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/subscriptions/{subscription_id}/resume"): AUTHED,
     ("POST", "/api/v1/subscriptions/{subscription_id}/confirm"): STAFF_OR_ADMIN,
     ("POST", "/api/v1/subscriptions/{subscription_id}/transfer"): AUTHED,
-    ("WS", "/api/v1/libraries/{library_id}/live"): PUBLIC,
+    ("WS", "/api/v1/libraries/{library_id}/live"): AUTHED,  # ?token=; test_live_socket_by_role
     ("POST", "/api/v1/fleet/devices"): OWNER,
     ("GET", "/api/v1/fleet/devices"): OWNER_OR_ADMIN,
     ("POST", "/api/v1/fleet/devices/{device_id}/enrollment-token"): OWNER,
@@ -219,7 +224,7 @@ async def test_route_by_role_matrix(
     failures = []
     for method, path in app_routes(cloud_app):
         if method == "WS":
-            continue  # ASGITransport speaks no websocket; the live feed has its own tests
+            continue  # ASGITransport speaks no websocket: test_live_socket_by_role
         access = ACCESS[(method, path)]
         body: dict[str, Any] | None = {} if method in {"POST", "PATCH"} else None
         for role in ALL_ROLES:
@@ -284,3 +289,53 @@ async def test_owner_of_another_tenant_cannot_touch_its_objects(
         if response.status_code not in {403, 404}:
             failures.append((method, path, response.status_code, response.text[:100]))
     assert not failures, failures
+
+
+async def test_super_admin_without_tenant_gets_tenant_required_before_body_validation(
+    cloud_client: httpx.AsyncClient, make_account: Any
+) -> None:
+    admin = await make_account(Role.SUPER_ADMIN)
+    zones = fill_path("/api/v1/libraries/{id}/zones")
+    for path in ("/api/v1/libraries", "/api/v1/tenant/invitations", zones):
+        response = await cloud_client.post(path, json={}, headers=admin.headers)
+        assert response.status_code == 403, (path, response.text)
+        assert response.json()["error"]["code"] == "tenant_required"
+
+
+def _bearer(account: Any) -> str:
+    return str(account.headers["Authorization"].split(" ", 1)[1])
+
+
+async def _live_close_code(url: str) -> int | None:
+    """The close code the server sends before any data (None: it sent a message instead)."""
+    async with connect(url) as socket:
+        try:
+            await asyncio.wait_for(socket.recv(), 10)
+        except ConnectionClosed as closed:
+            return closed.rcvd.code if closed.rcvd else None
+    return None
+
+
+async def test_live_socket_by_role(
+    cloud_client: httpx.AsyncClient,
+    make_account: Any,
+    live_server: str,  # noqa: F811 (fixture imported above)
+) -> None:
+    owner = await make_account(Role.LIBRARY_OWNER)
+    library = await build_library(cloud_client, owner, name="Matrix Live")
+    other_owner = await make_account(Role.LIBRARY_OWNER)
+    other_staff = await make_account(Role.LIBRARY_STAFF, tenant_id=other_owner.tenant_id)
+    own_staff = await make_account(Role.LIBRARY_STAFF, tenant_id=owner.tenant_id)
+    base = live_server.replace("http", "ws") + f"/api/v1/libraries/{library.id}/live"
+    for refused in (base, f"{base}?token=", f"{base}?token=forged"):
+        with pytest.raises(InvalidStatus):  # closed before the handshake completes: HTTP 403
+            async with connect(refused):
+                pass
+    for foreign in (other_owner, other_staff):
+        assert await _live_close_code(f"{base}?token={_bearer(foreign)}") == 4403
+    allowed = [owner, own_staff, await make_account(Role.STUDENT), await make_account(Role.SUPER_ADMIN)]
+    for account in allowed:
+        async with connect(f"{base}?token={_bearer(account)}") as socket:
+            snapshot = json.loads(await asyncio.wait_for(socket.recv(), 10))
+        assert snapshot["type"] == "snapshot", account.role
+        assert {seat["label"] for seat in snapshot["seats"]} == {"A1", "A2", "A3", "C1"}
