@@ -35,7 +35,7 @@ from edge.sync import SyncClient, SyncSettings
 from edge.sync_store import SyncStore
 from shared.passes import public_key_from_text
 from shared.sync import RemoteCommand
-from shared.topics import EVENT_ROOT, Component, DeviceKind
+from shared.topics import EVENT_ROOT, Component, DeviceKind, is_command_topic
 
 log = logging.getLogger(__name__)
 
@@ -345,7 +345,7 @@ class Agent:
     async def _publish(self, topic: str, payload: str) -> None:
         if self.link is None:
             raise RuntimeError("agent not started")
-        await self.link.publish(topic, payload, qos=1, retain=False)
+        await self.link.publish(topic, payload, qos=1, retain=False, hold=is_command_topic(topic))
         if self.sync is not None and topic.rsplit("/", 1)[-1] in URGENT_EVENT_KINDS:
             self.sync.sync_now()
 
@@ -389,8 +389,8 @@ class Agent:
             if not online and live and self.events is not None:  # a retained "offline" is old news
                 text = f"{device.kind} {device.id} went offline"
                 await self.events.alert("device_offline", device.id, text)
-            if online and live and device.kind == DeviceKind.DOOR and self.doors.lockdown:
-                await self.doors.lock(device.id)  # it missed the lockdown while it was away
+            if online and live and device.kind == DeviceKind.DOOR:
+                await self.doors.door_back_online(device.id)
             return
         if live:
             self.store.mark_device_seen(device.id, at=now)

@@ -2,6 +2,12 @@
 
 aiomqtt does not reconnect by itself; this loop does, and re-subscribes on every connect. Messages
 are handed one at a time to the handler; a failing handler is logged and never kills the loop.
+
+Device commands published while the broker is unreachable (an external Mosquitto restarting) are
+held, the latest per topic, and sent on reconnect: a relock issued during the outage still reaches
+the door. A held command that would open or switch something on goes stale after
+`HELD_COMMAND_TTL`, so a door never unlocks long after the reason for it; safe-state commands
+(`LOCK`, `OFF`) never go stale.
 """
 
 from __future__ import annotations
@@ -9,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -29,6 +36,21 @@ class IncomingMessage:
 
 
 MessageHandler = Callable[[IncomingMessage], Awaitable[None]]
+
+HELD_COMMAND_TTL = 10.0
+SAFE_STATE_PAYLOADS = frozenset({"LOCK", "OFF"})
+MAX_HELD_COMMANDS = 1000
+
+
+@dataclass(frozen=True)
+class HeldCommand:
+    payload: str | bytes
+    qos: int
+    held_at: float
+
+    def stale(self, now: float) -> bool:
+        payload = self.payload.decode(errors="replace") if isinstance(self.payload, bytes) else self.payload
+        return payload.upper() not in SAFE_STATE_PAYLOADS and now - self.held_at > HELD_COMMAND_TTL
 
 
 class NotConnected(RuntimeError):
@@ -63,6 +85,7 @@ class MqttLink:
         self._client: aiomqtt.Client | None = None
         self._task: asyncio.Task[None] | None = None
         self._generation = 0
+        self.held: dict[str, HeldCommand] = {}
 
     def start(self) -> None:
         self._generation += 1
@@ -81,11 +104,36 @@ class MqttLink:
         async with asyncio.timeout(limit):
             await self.connected.wait()
 
-    async def publish(self, topic: str, payload: str | bytes, *, qos: int = 1, retain: bool = False) -> None:
+    async def publish(
+        self, topic: str, payload: str | bytes, *, qos: int = 1, retain: bool = False, hold: bool = False
+    ) -> None:
+        """Publish now; with `hold`, a message that cannot go out now is sent on reconnect instead."""
         client = self._client
         if client is None or not self.connected.is_set():
-            raise NotConnected(f"not connected to {self.host}:{self.port}")
+            if not hold:
+                raise NotConnected(f"not connected to {self.host}:{self.port}")
+            self._hold(topic, payload, qos)
+            return
         await client.publish(topic, payload, qos=qos, retain=retain)
+
+    def _hold(self, topic: str, payload: str | bytes, qos: int) -> None:
+        self.held.pop(topic, None)  # re-insert: the send order follows the latest command
+        if len(self.held) >= MAX_HELD_COMMANDS:
+            dropped = next(iter(self.held))
+            del self.held[dropped]
+            log.warning("too many held commands; dropped the oldest, for %s", dropped)
+        self.held[topic] = HeldCommand(payload, qos, time.monotonic())
+        log.warning("mqtt link down: holding %s for the reconnect", topic)
+
+    async def _send_held(self, client: aiomqtt.Client) -> None:
+        now = time.monotonic()
+        while self.held:
+            topic = next(iter(self.held))
+            command = self.held.pop(topic)
+            if command.stale(now):
+                log.warning("held command for %s went stale; not sent", topic)
+                continue
+            await client.publish(topic, command.payload, qos=command.qos)
 
     async def _run(self, generation: int) -> None:
         backoff = self.min_backoff
@@ -105,6 +153,7 @@ class MqttLink:
                     client = connected_client
                     for topic_filter in self.subscriptions:
                         await client.subscribe(topic_filter, qos=1)
+                    await self._send_held(client)
                     self._client = client
                     self.connects += 1
                     self.connected.set()

@@ -191,6 +191,11 @@ def command_topic(prefix: str, component: Component, object_id: str) -> str:
     return _entity_topic(prefix, component, object_id, "command")
 
 
+def is_command_topic(topic: str) -> bool:
+    """A command to a device (`<prefix>/<component>/<object_id>/command`), not an agent event."""
+    return topic.endswith("/command") and not topic.startswith(f"{EVENT_ROOT}/")
+
+
 def event_topic(library_id: str, kind: str) -> str:
     library_segment = _check_segment(library_id, "library id")
     return f"{EVENT_ROOT}/{library_segment}/events/{_check_segment(kind, 'event kind')}"

@@ -6,7 +6,8 @@
   once space is freed the next pass unlocks.
 - Broker restarted: Mosquitto (a separate process) is stopped and started on the same port; the
   agent and the devices reconnect and re-subscribe, so the lock commands of a scan after the restart
-  (UNLOCK, then the automatic relock) reach the lock.
+  (UNLOCK, then the automatic relock) reach the lock. A LOCK issued while the broker is down (a
+  relock, a lockdown) is not lost: the agent holds it and re-sends it when the door is back online.
 """
 
 from __future__ import annotations
@@ -124,9 +125,9 @@ async def test_disk_full_alerts_keeps_running_and_corrupts_nothing(
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
-@pytest.fixture
-async def agent_on_mosquitto(
-    passes: PassFactory, tmp_path: Path
+@contextlib.asynccontextmanager
+async def mosquitto_rig(
+    passes: PassFactory, tmp_path: Path, *, relock_seconds: float
 ) -> AsyncIterator[tuple[Agent, DeviceSimulator, MosquittoProcess]]:
     store = Store(tmp_path / "edge.sqlite3")
     devices = register_demo_devices(store)
@@ -134,20 +135,35 @@ async def agent_on_mosquitto(
     store.close()
     await mosquitto.wait_ready()
     url = f"mqtt://studyspot-agent:{AGENT_PASSWORD}@127.0.0.1:{mosquitto.port}"
-    agent = Agent(make_config(passes, tmp_path, mqtt_url=url, checkin={"relock_seconds": 1}))
+    checkin = {"relock_seconds": relock_seconds}
+    agent = Agent(make_config(passes, tmp_path, mqtt_url=url, checkin=checkin))
     await agent.start()
     simulator = DeviceSimulator(agent.mqtt_host, agent.mqtt_port, devices)
     await simulator.start()
-    yield agent, simulator, mosquitto
-    await simulator.stop()
-    await agent.stop()
-    mosquitto.stop()
+    try:
+        yield agent, simulator, mosquitto
+    finally:
+        await simulator.stop()
+        await agent.stop()
+        mosquitto.stop()
+
+
+@pytest.fixture
+async def agent_on_mosquitto(
+    passes: PassFactory, tmp_path: Path
+) -> AsyncIterator[tuple[Agent, DeviceSimulator, MosquittoProcess]]:
+    async with mosquitto_rig(passes, tmp_path, relock_seconds=1) as rig:
+        yield rig
 
 
 def restart(mosquitto: MosquittoProcess) -> None:
     """Stop Mosquitto and start it again with the same configuration (so on the same port)."""
-    args = [str(arg) for arg in mosquitto.process.args]  # type: ignore[union-attr]
     mosquitto.stop()
+    start_again(mosquitto)
+
+
+def start_again(mosquitto: MosquittoProcess) -> None:
+    args = [str(arg) for arg in mosquitto.process.args]  # type: ignore[union-attr]
     mosquitto.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -175,3 +191,24 @@ async def test_broker_restart_agent_and_devices_reconnect_and_commands_arrive(
     before = await scan(simulator, passes.make()[0])
     await eventually(lambda: commands_since(simulator, before)[:2] == ["UNLOCK", "LOCK"], limit=30)
     assert len(agent.store.checkins()) == 2
+
+
+async def test_a_lock_issued_while_the_broker_is_down_reaches_the_door_when_it_returns(
+    passes: PassFactory, tmp_path: Path, tally: Tally
+) -> None:
+    async with mosquitto_rig(passes, tmp_path, relock_seconds=300) as (agent, simulator, mosquitto):
+        assert agent.link is not None and agent.doors is not None
+        doors = agent.doors
+        before = await scan(simulator, passes.make()[0])
+        await eventually(lambda: commands_since(simulator, before) == ["UNLOCK"], limit=20)
+
+        mosquitto.stop()
+        tally.add("faults")
+        await eventually(lambda: agent.link is not None and not agent.link.connected.is_set(), limit=30)
+        await doors.lock(DOOR)  # what the relock timer, a lockdown or a staff command does
+        assert commands_since(simulator, before) == ["UNLOCK"]
+
+        start_again(mosquitto)
+        await mosquitto.wait_ready()
+        await eventually(lambda: commands_since(simulator, before)[-1:] == ["LOCK"], limit=30)
+        await eventually(lambda: doors.runtime[DOOR].lock_state == "LOCKED")
