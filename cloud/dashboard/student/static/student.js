@@ -531,7 +531,10 @@ class BookingForm {
     $("pay").disabled = !providerSelect($("provider"));
     if ($("pay").disabled) $("pay-error").textContent = "Online payment is not set up here: pay at the desk.";
     $("pay").onclick = async () => {
-      $("pay-error").textContent = await startPayment(booking, $("provider").value);
+      $("pay").disabled = true; // one order per click: the page is about to leave for the checkout
+      const error = await startPayment(booking, $("provider").value);
+      $("pay-error").textContent = error;
+      if (error) $("pay").disabled = false;
     };
     $("pay-box").scrollIntoView();
     $("pay").focus();
