@@ -60,10 +60,10 @@ class CloudSettings(BaseSettings):
     )
     max_upload_bytes: int = Field(default=5_242_880, ge=1024, description="Largest KYC upload accepted.")
     password_hash_time_cost: int | None = Field(
-        default=None, ge=1, description="argon2id time cost; unset: argon2-cffi default (3)."
+        default=None, ge=1, description="argon2id time cost; unset: 2 (OWASP's recommended minimum)."
     )
     password_hash_memory_kib: int | None = Field(
-        default=None, ge=8, description="argon2id memory in KiB; unset: argon2-cffi default (64 MiB)."
+        default=None, ge=8, description="argon2id memory in KiB; unset: 19456 (19 MiB, OWASP's minimum)."
     )
     rate_limit_enabled: bool = Field(default=True, description="Turn all rate limits on or off.")
     rate_limit_auth: str = Field(default="5/minute", description="Limit for /api/v1/auth/* per IP.")

@@ -18,7 +18,7 @@ from cloud.config import CloudSettings
 from cloud.crypto import PiiCipher
 from cloud.errors import ApiError
 from cloud.identity.models import RefreshToken, User
-from cloud.identity.passwords import hash_password, verify_password
+from cloud.identity.passwords import hash_password, needs_rehash, verify_password
 from cloud.identity.roles import Role, permissions_of
 from cloud.identity.tokens import TokenService
 from cloud.models_common import utcnow
@@ -184,6 +184,8 @@ def login(
         )
         session.commit()
         raise INVALID_CREDENTIALS
+    if user.password_hash is not None and needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)  # upgraded to the current parameters
     role, role_tenant = resolve_role(session, user, tenant_id)
     pair = issue_tokens(session, settings, tokens, user, role, role_tenant)
     audit.record(

@@ -54,6 +54,23 @@ async def test_password_is_stored_as_argon2id(
     assert stored.startswith("$argon2id$")
 
 
+async def test_a_hash_made_with_other_argon2_parameters_is_upgraded_at_login(
+    cloud_client: httpx.AsyncClient, owner_session: Session
+) -> None:
+    from argon2 import PasswordHasher
+
+    await register(cloud_client)
+    old = PasswordHasher(time_cost=3, memory_cost=2048, parallelism=2).hash(PASSWORD)
+    owner_session.execute(text("UPDATE users SET password_hash = :old"), {"old": old})
+    owner_session.commit()
+
+    assert (await login(cloud_client)).status_code == 200
+    upgraded = owner_session.execute(text("SELECT password_hash FROM users")).scalar_one()
+    assert upgraded != old and "$m=1024,t=1,p=1$" in upgraded  # the test server's configured cost
+    assert (await login(cloud_client)).status_code == 200
+    assert (await login(cloud_client, password="wrong password")).status_code == 401
+
+
 async def test_duplicate_email_is_409(cloud_client: httpx.AsyncClient) -> None:
     await register(cloud_client)
     response = await register(cloud_client, "STUDENT@example.com")
