@@ -62,7 +62,7 @@ RELIABILITY_TESTS := tests/reliability tests/cloud/test_auth.py tests/cloud/test
 	tests/edge/test_fuzz.py tests/shared tests/edge/test_broker.py tests/edge/test_crash_durability.py \
 	tests/cloud/fleet/test_fleet_faults.py
 reliability: $(STAMP) system-packages
-	RELIABILITY_REPORT=bench/RELIABILITY.md $(BIN)/pytest -p tests.reliability.report \
+	RELIABILITY_REPORT=bench/RELIABILITY.md $(BIN)/python -m pytest -p tests.reliability.report \
 		-m "reliability or not reliability" $(RELIABILITY_TESTS)
 
 clean:

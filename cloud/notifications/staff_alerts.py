@@ -44,7 +44,7 @@ EDGE_ALERT_KINDS: dict[str, EventKind] = {
     "energy_budget": EventKind.ENERGY_BUDGET_EXCEEDED,
 }
 # Raised by the edge and kept in the cloud, but no message: the kiosk shows them to the desk.
-SILENT_EDGE_ALERTS = frozenset({"pass_shared"})
+SILENT_EDGE_ALERTS = frozenset({"pass_shared", "mqtt_flood", "store_full"})
 
 STAFF_ROLES = (Role.LIBRARY_OWNER.value, Role.LIBRARY_STAFF.value)
 ALERT_CHANNELS = (ChannelKind.EMAIL, ChannelKind.PUSH, ChannelKind.CONSOLE)
