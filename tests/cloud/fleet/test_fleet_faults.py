@@ -33,7 +33,7 @@ from .conftest import REPO, CloudProcess, LiveCloud, Tenant, create_device, make
 FAST = SyncSettings(
     interval_seconds=0.2, backoff_base_seconds=0.05, backoff_max_seconds=0.5, timeout_seconds=5
 )
-QUEUED_WHILE_DOWN = 2000
+QUEUED_WHILE_DOWN = 10_000  # the figure
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +120,7 @@ async def wait_until(predicate: Any, *, limit_seconds: float = 60) -> None:
         await asyncio.sleep(0.05)
 
 
-async def test_cloud_down_while_2000_checkins_queue_then_all_arrive_exactly_once(
+async def test_cloud_down_while_10000_checkins_queue_then_all_arrive_exactly_once(
     cloud_process: CloudProcess, process_cloud: LiveCloud, token: str, tmp_path: Path
 ) -> None:
     store = fast_store(tmp_path / "edge.sqlite3")
