@@ -1,6 +1,6 @@
-"""Auth benchmarks: login p50/p99 (argon2id at production cost), access-token verification rate,
-and an authenticated GET at 50 concurrent clients. Runs the real app in-process on a throwaway
-embedded PostgreSQL (ASGI transport, no network)."""
+"""Auth benchmarks: login p50/p99 (argon2id at production cost) and access-token verification rate
+on the real app in-process (ASGI transport), and an authenticated GET at 50 concurrent clients
+against `uvicorn --workers 2` over HTTP; all on a throwaway embedded PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 
 import httpx
 
-from bench.cloud_rig import bench_cloud
+from bench.cloud_rig import bench_cloud, cloud_workers
 from bench.harness import BenchResult, measure, summarize
 from cloud.app import close_app, create_app
 from cloud.config import CloudSettings
@@ -18,7 +18,8 @@ PASSWORD = "benchmark password 1"
 LOGINS = 40
 VERIFIES = 3000
 CONCURRENT_CLIENTS = 50
-ROUNDS = 6
+ROUNDS = 20
+WORKERS = 2
 
 
 async def _run(settings: CloudSettings) -> list[BenchResult]:
@@ -55,23 +56,39 @@ async def _run(settings: CloudSettings) -> list[BenchResult]:
                 BenchResult("access token verify latency", median * 1e3, p99 * 1e3, "ms", "<= 1 ms")
             )
 
-            headers = {"Authorization": f"Bearer {token}"}
+            results += await _concurrent_profile_reads(settings, token)
+    finally:
+        await close_app(app)
+    return results
+
+
+async def _concurrent_profile_reads(settings: CloudSettings, token: str) -> list[BenchResult]:
+    """GET /users/me from CONCURRENT_CLIENTS closed-loop clients against `uvicorn --workers 2`
+    (as deployed) over loopback HTTP, the load generator in this process, not the workers'."""
+    headers = {"Authorization": f"Bearer {token}"}
+    with cloud_workers(settings, WORKERS) as base_url:
+        limits = httpx.Limits(max_connections=CONCURRENT_CLIENTS * 2)
+        async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30) as client:
 
             async def one_get() -> float:
                 start = time.perf_counter()
                 (await client.get("/api/v1/users/me", headers=headers)).raise_for_status()
                 return time.perf_counter() - start
 
+            await asyncio.gather(*(one_get() for _ in range(CONCURRENT_CLIENTS)))  # connections, caches
             latencies: list[float] = []
+            started = time.perf_counter()
             for _ in range(ROUNDS):
                 latencies += await asyncio.gather(*(one_get() for _ in range(CONCURRENT_CLIENTS)))
-            median, p99 = summarize(latencies)
-            results.append(
-                BenchResult("GET /users/me, 50 concurrent", median * 1e3, p99 * 1e3, "ms", "p99 <= 20 ms")
-            )
-    finally:
-        await close_app(app)
-    return results
+            elapsed = time.perf_counter() - started
+    median, p99 = summarize(latencies)
+    figure = f"GET /users/me, {CONCURRENT_CLIENTS} concurrent, {WORKERS} workers"
+    return [
+        BenchResult(figure, median * 1e3, p99 * 1e3, "ms", "p99 <= 20 ms"),
+        BenchResult(
+            f"{figure}, throughput", len(latencies) / elapsed, len(latencies) / elapsed, "requests/s", ""
+        ),
+    ]
 
 
 def run() -> list[BenchResult]:
