@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -105,6 +105,15 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
     )
 
 
+async def _invalid_data(request: Request, exc: Exception) -> JSONResponse:
+    """A value PostgreSQL cannot store (a NUL character in text, a number or date out of range) that
+    got past validation: the caller's data, so 422 rather than a 500."""
+    orig = getattr(exc, "orig", None) or exc
+    log.warning("value refused by the database on %s %s: %s", request.method, request.url.path, orig)
+    first_line = str(orig).splitlines()[0] if str(orig) else "invalid value"
+    return error_response(422, "invalid_value", f"a value cannot be stored: {first_line}")
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(500, "internal_error", "internal server error")
@@ -116,4 +125,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     for unavailable in (OperationalError, InterfaceError, PoolTimeout):
         app.add_exception_handler(unavailable, _database_unavailable)
+    app.add_exception_handler(DataError, _invalid_data)
     app.add_exception_handler(Exception, _unexpected_error)

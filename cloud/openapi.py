@@ -6,7 +6,7 @@ how a route is built, so it is derived here rather than repeated on ~90 routes:
 - every operation: 400 (bad host/request), 413 (body limit), 422 (validation), 503 (database down);
 - every `/api/v1` operation: 429 (rate limits);
 - an operation that depends on the bearer token (`current_claims`): 401 and 403;
-- an operation with path parameters: 404 (unknown or other tenant's id);
+- an operation with path parameters or an `*_id` query parameter: 404 (unknown or other tenant's id);
 - POST/PUT/PATCH/DELETE: 404 (an id in the body, or a provider that is not configured) and 409
   (state conflicts).
 
@@ -53,6 +53,12 @@ def _needs_token(dependant: Dependant) -> bool:
     )
 
 
+def _takes_an_id_in_the_query(dependant: Dependant) -> bool:
+    return any(param.name.endswith("_id") for param in dependant.query_params) or any(
+        _takes_an_id_in_the_query(dep) for dep in dependant.dependencies if dep is not None
+    )
+
+
 def api_routes(routes: Sequence[BaseRoute]) -> Iterator[tuple[str, APIRoute]]:
     """(full path template, route) of every API route, also inside included routers."""
     contexts = getattr(routing, "iter_route_contexts", None)  # FastAPI >= 0.160 nests included routers
@@ -70,7 +76,7 @@ def error_codes(path: str, route: APIRoute, method: str) -> list[int]:
         codes.add(429)
     if _needs_token(route.dependant):
         codes.update((401, 403))
-    if "{" in path:  # the id may be read by a dependency, not the endpoint itself
+    if "{" in path or _takes_an_id_in_the_query(route.dependant):  # an unknown or foreign id
         codes.add(404)
     if method in WRITE_METHODS:
         codes.update((404, 409))
