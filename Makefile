@@ -59,7 +59,7 @@ bench: $(STAMP) system-packages
 # tests, with a summary table printed and written to bench/RELIABILITY.md.
 RELIABILITY_TESTS := tests/reliability tests/cloud/test_auth.py tests/cloud/test_otp.py \
 	tests/cloud/test_route_matrix.py tests/cloud/test_tenancy_rls.py tests/cloud/test_fuzz_inputs.py \
-	tests/edge/test_fuzz.py tests/shared tests/edge/test_broker.py tests/edge/test_crash_durability.py \
+	tests/edge/test_fuzz.py tests/edge/test_config_fuzz.py tests/shared tests/edge/test_broker.py tests/edge/test_crash_durability.py \
 	tests/cloud/fleet/test_fleet_faults.py
 reliability: $(STAMP) system-packages
 	RELIABILITY_REPORT=bench/RELIABILITY.md $(BIN)/python -m pytest -p tests.reliability.report \
