@@ -86,11 +86,7 @@ class SyncStore:
                 self.db.execute("DELETE FROM settings WHERE key = ?", [key])
 
     def _put(self, key: str, value: str) -> None:
-        self.db.execute(
-            "INSERT INTO settings (key, value) VALUES (?, ?)"
-            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [key, value],
-        )
+        self.store.set_setting(key, value)
 
     def identity(self) -> DeviceIdentity:
         get = self.store.get_setting
