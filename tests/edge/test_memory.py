@@ -12,7 +12,7 @@ import pytest
 
 from edge import broker as broker_module
 from edge.broker import CredentialAuthority
-from edge.devices import enroll_device
+from edge.devices import EnrolledDevice, enroll_device
 from edge.memory import return_large_frees_to_the_system
 from edge.provisioning import remove_device, rotate_device
 from edge.store import Store, hash_secret, verify_secret
@@ -46,11 +46,17 @@ def verifications(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return seen
 
 
+@pytest.fixture
+def door(store: Store) -> tuple[CredentialAuthority, EnrolledDevice]:
+    return CredentialAuthority(store, "agent", AGENT_PASSWORD), enroll_device(
+        store, device_id="door-1", kind="door"
+    )
+
+
 async def test_a_reconnect_skips_argon2_and_a_wrong_password_is_never_remembered(
-    store: Store, verifications: list[str]
+    door: tuple[CredentialAuthority, EnrolledDevice], verifications: list[str]
 ) -> None:
-    device = enroll_device(store, device_id="door-1", kind="door")
-    authority = CredentialAuthority(store, "agent", AGENT_PASSWORD)
+    authority, device = door
     username = device.record.username
     assert await authority.authenticate(username, device.password)
     assert await authority.authenticate(username, device.password)
@@ -61,10 +67,9 @@ async def test_a_reconnect_skips_argon2_and_a_wrong_password_is_never_remembered
 
 
 async def test_a_rotated_or_removed_device_is_refused_despite_the_remembered_login(
-    store: Store, verifications: list[str]
+    store: Store, door: tuple[CredentialAuthority, EnrolledDevice], verifications: list[str]
 ) -> None:
-    old = enroll_device(store, device_id="door-1", kind="door")
-    authority = CredentialAuthority(store, "agent", AGENT_PASSWORD)
+    authority, old = door
     username = old.record.username
     assert await authority.authenticate(username, old.password)
 
