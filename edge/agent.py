@@ -28,6 +28,7 @@ from edge.devices import (
 from edge.doors import DoorService
 from edge.events import EventBus
 from edge.gpio import GpioDoor
+from edge.memory import return_large_frees_to_the_system
 from edge.mqtt import IncomingMessage, MqttLink
 from edge.rules import RulesEngine
 from edge.store import Store, utcnow
@@ -84,6 +85,7 @@ class Agent:
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
+        return_large_frees_to_the_system()  # process-wide; also when the demo embeds the agent
         config = self.config
         store = self.store = Store(config.store_path)
         self._declare_config_devices(store)

@@ -15,9 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import hmac
+import json
 import logging
+import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +52,40 @@ def device_may_subscribe(device: DeviceRecord, topic_filter: str) -> bool:
     return len(rest) == 3 and rest[2] == "command" and "#" not in rest[0] + rest[1]
 
 
+class VerifiedLogins:
+    """Device logins that passed argon2 in this process, so a reconnect does not hash again.
+
+    An entry is an HMAC, under a key made for this process, of (username, stored hash, password):
+    the plaintext is never kept, and when the registry changes — a rotated device has a new hash, a
+    removed one none, even when another process (`studyspot edge device rotate`) changed it — no
+    old entry can match again. Failed logins are never remembered.
+    """
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self._key = secrets.token_bytes(32)
+        self._capacity = capacity
+        self._entries: OrderedDict[bytes, None] = OrderedDict()
+
+    def _entry(self, username: str, stored_hash: str, password: str) -> bytes:
+        message = json.dumps([username, stored_hash, password]).encode()
+        return hmac.new(self._key, message, hashlib.sha256).digest()
+
+    def known(self, username: str, stored_hash: str, password: str) -> bool:
+        entry = self._entry(username, stored_hash, password)
+        if entry not in self._entries:
+            return False
+        self._entries.move_to_end(entry)
+        return True
+
+    def remember(self, username: str, stored_hash: str, password: str) -> None:
+        self._entries[self._entry(username, stored_hash, password)] = None
+        while len(self._entries) > self._capacity:
+            self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 class CredentialAuthority:
     """Decides who may connect and which topics they may use, from the store's device registry."""
 
@@ -56,6 +94,7 @@ class CredentialAuthority:
         self.agent_username = agent_username
         self._agent_password = agent_password
         self._cut_off_until: dict[str, float] = {}
+        self.verified = VerifiedLogins()
 
     def is_agent(self, username: str | None) -> bool:
         return username == self.agent_username
@@ -78,8 +117,14 @@ class CredentialAuthority:
         found = self.store.device_credentials(username)
         if found is None or found[1] is None:
             return False
+        stored_hash = found[1]
+        if self.verified.known(username, stored_hash, password):
+            return True
         # argon2 is deliberately slow: keep it off the event loop.
-        return await asyncio.to_thread(verify_secret, found[1], password)
+        if not await asyncio.to_thread(verify_secret, stored_hash, password):
+            return False
+        self.verified.remember(username, stored_hash, password)
+        return True
 
     def device_for(self, username: str | None) -> DeviceRecord | None:
         if not username:

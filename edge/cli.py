@@ -44,6 +44,9 @@ def run(config: Path = CONFIG_OPTION) -> None:
     """Run the agent: broker, devices, check-in, rules and kiosk, until Ctrl-C."""
     import asyncio
 
+    from edge.memory import tune_agent_process
+
+    tune_agent_process()
     from edge.agent import Agent
 
     settings = _load(config)

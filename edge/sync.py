@@ -319,9 +319,7 @@ class SyncClient:
                 done.append(event_id)
                 outcome.applied += item.status == "applied"
                 outcome.duplicates += item.status == "duplicate"
-        self.sync_store.acknowledge(done)
-        self.sync_store.dead_letter(rejected)
-        self.sync_store.mark("push")
+        self.sync_store.settle_push(done, rejected)
         if not done and not rejected:
             raise SyncError("the cloud answered for none of the events sent")
         return outcome

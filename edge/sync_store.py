@@ -86,11 +86,7 @@ class SyncStore:
                 self.db.execute("DELETE FROM settings WHERE key = ?", [key])
 
     def _put(self, key: str, value: str) -> None:
-        self.db.execute(
-            "INSERT INTO settings (key, value) VALUES (?, ?)"
-            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [key, value],
-        )
+        self.store.set_setting(key, value)
 
     def identity(self) -> DeviceIdentity:
         get = self.store.get_setting
@@ -148,26 +144,41 @@ class SyncStore:
         if not ids:
             return 0
         with self.store.transaction():
-            removed = 0
-            for chunk in _chunks(ids, 500):
-                marks = ",".join("?" * len(chunk))
-                removed += self.db.execute(f"DELETE FROM outbox WHERE id IN ({marks})", chunk).rowcount  # noqa: S608
-        return removed
+            return self._remove(ids)
 
     def dead_letter(self, rejected: dict[str, str]) -> None:
         """Keep events the cloud rejected for good, with the reason, out of the queue."""
         if not rejected:
             return
-        now = iso(utcnow())
         with self.store.transaction():
-            for event_id, reason in rejected.items():
-                self.db.execute("UPDATE outbox SET dead = 1 WHERE id = ?", [event_id])
-                self.db.execute(
-                    "INSERT INTO sync_dead_letters (id, kind, reason, dead_at)"
-                    " SELECT id, kind, ?, ? FROM outbox WHERE id = ?"
-                    " ON CONFLICT (id) DO UPDATE SET reason = excluded.reason",
-                    [reason, now, event_id],
-                )
+            self._keep_dead(rejected)
+
+    def settle_push(self, acknowledged: list[str], rejected: dict[str, str]) -> int:
+        """The cloud's answer to one batch in one transaction (one fsync, not three): acknowledged
+        events removed, rejected ones dead-lettered, the push marked. Returns how many were removed."""
+        with self.store.transaction():
+            removed = self._remove(acknowledged)
+            self._keep_dead(rejected)
+            self._mark("push", utcnow())
+        return removed
+
+    def _remove(self, ids: list[str]) -> int:
+        removed = 0
+        for chunk in _chunks(ids, 500):
+            marks = ",".join("?" * len(chunk))
+            removed += self.db.execute(f"DELETE FROM outbox WHERE id IN ({marks})", chunk).rowcount  # noqa: S608
+        return removed
+
+    def _keep_dead(self, rejected: dict[str, str]) -> None:
+        now = iso(utcnow())
+        for event_id, reason in rejected.items():
+            self.db.execute("UPDATE outbox SET dead = 1 WHERE id = ?", [event_id])
+            self.db.execute(
+                "INSERT INTO sync_dead_letters (id, kind, reason, dead_at)"
+                " SELECT id, kind, ?, ? FROM outbox WHERE id = ?"
+                " ON CONFLICT (id) DO UPDATE SET reason = excluded.reason",
+                [reason, now, event_id],
+            )
 
     def count_attempt(self, event_ids: Iterable[str]) -> None:
         ids = list(event_ids)
@@ -343,9 +354,12 @@ class SyncStore:
 
     # -- health -----------------------------------------------------------------------------------
     def mark(self, what: str, at: datetime | None = None) -> None:
-        moment = iso(at or utcnow())
-        self.store.set_setting(f"sync_last_{what}", moment)
-        self.store.set_setting("sync_last_success", moment)
+        with self.store.transaction():
+            self._mark(what, at or utcnow())
+
+    def _mark(self, what: str, at: datetime) -> None:
+        self.store.set_setting(f"sync_last_{what}", iso(at))
+        self.store.set_setting("sync_last_success", iso(at))
 
     def set_clock_offset(self, seconds: float) -> None:
         self.store.set_setting("sync_clock_offset", f"{seconds:.3f}")

@@ -179,17 +179,33 @@ def run_checkin_hooks(session: Session, checkins: Sequence[EdgeCheckin]) -> set[
 
 
 def checkin_of(row: EdgeEventRow) -> EdgeCheckin:
-    payload = row.payload
+    return edge_checkin(
+        row.id, row.kind, row.occurred_at, row.payload,
+        tenant_id=row.tenant_id, library_id=row.library_id, device_id=row.device_id,
+    )  # fmt: skip
+
+
+def edge_checkin(
+    event_id: uuid.UUID,
+    kind: str,
+    occurred_at: dt.datetime,
+    payload: dict[str, Any],
+    *,
+    tenant_id: uuid.UUID,
+    library_id: uuid.UUID,
+    device_id: uuid.UUID,
+) -> EdgeCheckin:
+    """A check-in/out event's payload as the hooks see it (from a stored row or a pushed event)."""
     return EdgeCheckin(
-        event_id=row.id,
-        tenant_id=row.tenant_id,
-        library_id=row.library_id,
-        device_id=row.device_id,
+        event_id=event_id,
+        tenant_id=tenant_id,
+        library_id=library_id,
+        device_id=device_id,
         pass_id=payload.get("pass_id"),
         holder=payload.get("holder"),
-        direction=str(payload.get("direction") or ("in" if row.kind == "checkin" else "out")),
+        direction=str(payload.get("direction") or ("in" if kind == "checkin" else "out")),
         door_id=str(payload.get("door_id", "")),
-        occurred_at=row.occurred_at,
+        occurred_at=occurred_at,
     )
 
 

@@ -9,7 +9,7 @@ import httpx
 
 from shared.passes import generate_signing_key
 from shared.topics import LOCK, UNLOCK, Component, command_topic, event_topic
-from tests.edge.conftest import Observer
+from tests.edge.conftest import Observer, eventually
 
 DOOR = "front-door"
 EXIT = "exit-scanner"
@@ -171,6 +171,12 @@ async def test_bad_device_messages_are_rejected_and_the_agent_keeps_working(rig_
 
 async def test_health_reports_broker_store_devices_and_sync(rig_factory) -> None:
     rig = await rig_factory()
+
+    def door_online() -> bool:
+        return any(d["id"] == DOOR and d["online"] for d in rig.agent.health()["devices"])
+
+    # the simulator returns once its devices connected; the agent reads their `online` after that
+    await eventually(door_online)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{rig.agent.kiosk_port}") as http:
         health = (await http.get("/health")).json()
         page = await http.get("/")

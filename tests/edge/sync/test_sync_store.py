@@ -64,6 +64,15 @@ def test_acknowledge_removes_only_those_and_dead_letters_keep_the_reason(store: 
     assert letter["id"] == ids[2] and letter["reason"] == "door_id missing" and letter["payload"] == {"n": 2}
 
 
+def test_settling_a_push_removes_dead_letters_and_marks_in_one_transaction(store: Store) -> None:
+    sync_store = enrolled(store)
+    ids = [store.enqueue("checkin", {"n": n}) for n in range(4)]
+    assert sync_store.settle_push(ids[:2], {ids[2]: "unknown door"}) == 2
+    assert [row["id"] for row in sync_store.pending(10)] == ids[3:]
+    assert [letter["id"] for letter in sync_store.dead_letters()] == [ids[2]]
+    assert store.get_setting("sync_last_push") == store.get_setting("sync_last_success") is not None
+
+
 def test_apply_pull_full_resync_replaces_and_delta_merges(store: Store) -> None:
     sync_store = enrolled(store)
     staff = StaffRecord(user_id=uuid.uuid4(), name="Desk", pin_hash="$argon2id$x", role="library_staff")
