@@ -121,8 +121,8 @@ class RulesSettings(_Section):
 
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: a name too long for a path
+            raise ValueError(f"unknown time zone {value[:64]!r}") from exc
         return value
 
 

@@ -184,13 +184,8 @@ class DoorService:
         await self._command(door_id, LOCK, _LOCKED_STATES)
 
     async def door_back_online(self, door_id: str) -> None:
-        """A door that reconnects may have missed a lock command (the broker restarted meanwhile):
-        re-send LOCK when it should be locked and has not confirmed it."""
-        runtime = self.runtime.get(door_id)
-        if runtime is None or runtime.unlocked_by_us:
-            return
-        unconfirmed_lock = runtime.expected == _LOCKED_STATES and not runtime.confirmed.is_set()
-        if self.lockdown or unconfirmed_lock:
+        """A door that reconnects during a lockdown missed the LOCK it should have."""
+        if self.lockdown and door_id in self.runtime:
             await self.lock(door_id)
 
     async def _command(self, door_id: str, command: str, expected: set[str]) -> None:

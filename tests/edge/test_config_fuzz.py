@@ -64,3 +64,12 @@ def test_one_bad_value_in_the_example_is_named_in_the_error(line: int, value: st
     outcome = _outcome("\n".join(lines))
     if isinstance(outcome, ConfigError):
         assert key in str(outcome) or "line" in str(outcome), str(outcome)
+
+
+def test_a_time_zone_too_long_for_a_file_name_is_a_config_error() -> None:
+    """hypothesis found it: zoneinfo raised OSError (file name too long), not a ConfigError."""
+    lines = [
+        f'timezone = "{"x" * 5000}"' if line.startswith("timezone") else line for line in EXAMPLE.splitlines()
+    ]
+    outcome = _outcome("\n".join(lines))
+    assert isinstance(outcome, ConfigError) and "timezone" in str(outcome)
