@@ -252,7 +252,14 @@ def _scan(demo: dict[str, Any], qr_payload: str) -> str | None:
         )  # fmt: skip
         assert watcher.stdout is not None
         prefix = f"{command_topic} "
-        return next((line[len(prefix) :].strip() for line in watcher.stdout if line.startswith(prefix)), None)
+        commands = (line[len(prefix) :].strip() for line in watcher.stdout if line.startswith(prefix))
+        # an earlier LOCK (a relock still due from a previous scan) may come first: wait for the opening
+        first = None
+        for command in commands:
+            first = first or command
+            if command in ("UNLOCK", "OPEN"):
+                return command
+        return first
     finally:
         watcher.kill()
         watcher.wait()
