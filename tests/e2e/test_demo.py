@@ -122,8 +122,8 @@ def test_both_health_endpoints_are_green(running_demo: tuple[dict[str, Any], Any
 
 def test_sample_pass_opens_the_demo_door(running_demo: tuple[dict[str, Any], Any, Path]) -> None:
     """The acceptance path of the edge: a scan published with mosquitto_pub, UNLOCK on the lock topic."""
-    demo, _, _ = running_demo
-    assert _scan(demo, demo["sample_pass"]) in {"UNLOCK", "OPEN"}
+    demo, _, data_dir = running_demo
+    assert _scan(demo, demo["sample_pass"]) in {"UNLOCK", "OPEN"}, _scan_log(data_dir)
     _assert_check_in_reached_the_cloud(demo)
 
 
@@ -240,20 +240,24 @@ def _scan(demo: dict[str, Any], qr_payload: str) -> str | None:
     mqtt = demo["mqtt"]
     broker = ["-h", mqtt["host"], "-p", str(mqtt["port"]), "-u", door["username"], "-P", door["password"]]
     command_topic = door["topics"]["lock_command"]
+    # -d prints the SUBACK: the scan is published only once the watcher is subscribed (a sleep was
+    # not enough under load, and the watcher then saw only the relock that followed the UNLOCK)
     watcher = subprocess.Popen(
-        ["mosquitto_sub", *broker, "-v", "-t", command_topic, "-W", "30"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        ["stdbuf", "-oL", "mosquitto_sub", "-d", *broker, "-v", "-t", command_topic, "-W", "40"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
-        time.sleep(1.0)
+        assert watcher.stdout is not None
+        lines = iter(watcher.stdout)
+        seen = list(_until_subscribed(lines))
+        assert any(line.startswith("Subscribed") for line in seen), f"watcher did not subscribe: {seen}"
         subprocess.run(
             ["mosquitto_pub", *broker, "-q", "1", "-t", door["topics"]["scan"], "-m", qr_payload],
             check=True, timeout=20,
         )  # fmt: skip
-        assert watcher.stdout is not None
         prefix = f"{command_topic} "
-        commands = (line[len(prefix) :].strip() for line in watcher.stdout if line.startswith(prefix))
-        # an earlier LOCK (a relock still due from a previous scan) may come first: wait for the opening
+        commands = (line[len(prefix) :].strip() for line in lines if line.startswith(prefix))
+        # a LOCK still due from an earlier scan's relock may come first: wait for the opening
         first = None
         for command in commands:
             first = first or command
@@ -263,6 +267,19 @@ def _scan(demo: dict[str, Any], qr_payload: str) -> str | None:
     finally:
         watcher.kill()
         watcher.wait()
+
+
+def _scan_log(data_dir: Path) -> str:
+    """The demo log's lines about scans and the door, to say why a scan did not open it."""
+    log = (data_dir.parent / "demo.log").read_text(errors="replace").splitlines()
+    return "\n".join(line for line in log if "scan" in line or "door" in line or "lock" in line)[-4000:]
+
+
+def _until_subscribed(lines: Iterator[str]) -> Iterator[str]:
+    for line in lines:
+        yield line
+        if line.startswith("Subscribed"):
+            return
 
 
 def test_journey_book_pay_in_the_browser_scan_in_kiosk_and_dashboard_see_it(
@@ -276,7 +293,7 @@ def test_journey_book_pay_in_the_browser_scan_in_kiosk_and_dashboard_see_it(
     from tests.cloud.web.student.test_student_pages import pay_on_fake_razorpay
     from tests.edge.kiosk.test_kiosk_browser import CHROMIUM, CHROMIUM_ARGS
 
-    demo, _, _ = running_demo
+    demo, _, data_dir = running_demo
     cloud, zone = demo["cloud_url"], ZoneInfo(demo["library_timezone"])
     student = _token_pair(cloud, demo["accounts"]["student"])
     owner = _token_pair(cloud, demo["accounts"]["owner"])
@@ -311,7 +328,7 @@ def test_journey_book_pay_in_the_browser_scan_in_kiosk_and_dashboard_see_it(
             page.screenshot(path=artifacts_dir / "journey-1-student-pass-390x844.png", full_page=True)
 
             checkins_before = _checkins_today(demo, owner["access_token"])
-            assert _scan(demo, qr_payload) in {"UNLOCK", "OPEN"}
+            assert _scan(demo, qr_payload) in {"UNLOCK", "OPEN"}, _scan_log(data_dir)
 
             kiosk = browser.new_page(viewport={"width": 1280, "height": 800})
             kiosk.goto(demo["kiosk_url"])
