@@ -124,6 +124,7 @@ class DoorService:
     async def _announce(self, decision: Decision, now: datetime) -> None:
         payload = decision.event_payload() | {"occupancy": self.store.occupancy()}
         if decision.accepted:
+            log.info("scan accepted at %s: %s", decision.door.door_id, payload.get("pass_id"))
             await self.events.emit("checkin" if decision.door.direction == "in" else "checkout", payload, now)
             return
         log.info("scan rejected at %s: %s (%s)", decision.door.door_id, decision.reason, decision.detail)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from cloud.booking import timing
 from cloud.booking.models import ACTIVE_STATUSES, Booking, BookingStatus, half_open
@@ -674,15 +675,34 @@ def booking_pass(
     return issued
 
 
+def _assign_pass_id(session: Session, booking: Booking) -> str:
+    """Give the booking its pass id on first use. Two first requests at once (the student page asks for
+    the pass and its PNG together) must sign one id: the UPDATE keeps a stored id, and the second
+    request waits on the first's row lock, then reads the id the first one stored."""
+    if booking.pass_id is not None:
+        return booking.pass_id
+    stored = session.execute(
+        update(Booking)
+        .where(Booking.id == booking.id)
+        .values(pass_id=func.coalesce(Booking.pass_id, new_pass_id()))
+        .returning(Booking.pass_id)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    if stored is None:  # the booking is being made in this transaction and is not flushed yet
+        booking.pass_id = stored = new_pass_id()
+    else:
+        set_committed_value(booking, "pass_id", stored)
+    return str(stored)
+
+
 def sign_pass(session: Session, booking: Booking, master_key: bytes, now: dt.datetime) -> IssuedPass:
     """Sign the booking's pass (assigning its pass id on first use); the caller commits."""
     library = load_library(session, booking.library_id)
-    if booking.pass_id is None:
-        booking.pass_id = new_pass_id()
+    pass_id = _assign_pass_id(session, booking)
     kid, private_key = current_pass_key(session, booking.tenant_id, master_key)
     assert kid == key_id_for(private_key.public_key())
     claims = PassClaims(
-        pass_id=booking.pass_id,
+        pass_id=pass_id,
         library=short_id(booking.library_id),
         scope=PassScope.SEAT,
         target=short_id(booking.seat_id),

@@ -335,7 +335,10 @@ def test_journey_book_pay_in_the_browser_scan_in_kiosk_and_dashboard_see_it(
             kiosk.get_by_label("PIN").fill(demo["accounts"]["staff"]["pin"])
             kiosk.get_by_label("PIN").press("Enter")
             seat_button = kiosk.locator(f'#seat-map button[data-seat-id="{seat["id"]}"]')
-            expect(seat_button).to_have_attribute("data-state", "occupied", timeout=40_000)
+            try:
+                expect(seat_button).to_have_attribute("data-state", "occupied", timeout=40_000)
+            except AssertionError as failure:
+                raise AssertionError(f"{failure}\n--- demo log ---\n{_scan_log(data_dir)}") from None
             kiosk.screenshot(path=artifacts_dir / "journey-2-kiosk-1280x800.png", full_page=True)
 
             dashboard = _signed_in(

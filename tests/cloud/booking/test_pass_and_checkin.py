@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import subprocess
 import uuid
@@ -81,6 +82,29 @@ async def test_pass_png_is_a_qr_code_of_the_payload(
     decoded = _decode_qr(image)
     payload = (await cloud_client.get(f"{BOOKINGS}/{booking['id']}/pass", headers=student.headers)).json()
     assert decoded == payload["qr_payload"]
+
+
+async def test_concurrent_first_pass_requests_agree_on_one_pass_id(
+    cloud_client: httpx.AsyncClient, owner: Any, student: Any, owner_session: Session
+) -> None:
+    """The student page asks for the pass and its PNG at once: the first signing assigns the pass id,
+    and a request racing it must sign the same one (a second id would open the door offline while the
+    edge's seat map and the cloud's check-in know only the stored one)."""
+    setup = await _now_library(cloud_client, owner)
+    for seat in ("A1", "A2", "A3"):  # the library allows 3 active bookings per student
+        booking = (
+            await cloud_client.post(
+                BOOKINGS, json=hourly(setup, seat, now_slot(), "Free hour"), headers=student.headers
+            )
+        ).json()
+        assert "id" in booking, booking
+        url = f"{BOOKINGS}/{booking['id']}/pass"
+        answers = await asyncio.gather(*(cloud_client.get(url, headers=student.headers) for _ in range(6)))
+        pass_ids = {answer.json()["pass_id"] for answer in answers}
+        stored = owner_session.execute(
+            text("SELECT pass_id FROM bookings WHERE id = :id"), {"id": booking["id"]}
+        ).scalar_one()
+        assert pass_ids == {stored}
 
 
 async def test_no_pass_before_payment_and_cancel_revokes_it(
