@@ -11,19 +11,17 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import select
+from sqlalchemy import TextClause, text
 from sqlalchemy.orm import Session
 
-from cloud.fleet.hooks import PullWindow, pass_sources
-from cloud.fleet.models import EdgeCommand, EdgeDevice
+from cloud.fleet.hooks import PullWindow, pass_sources, pass_sources_rows_sql
 from cloud.fleet.service import DeviceKey
-from cloud.identity.models import User
-from cloud.tenancy.models import Membership
 from cloud.tenancy.passkeys import pass_public_keys_text
 from shared.sync import (
     PassRecord,
@@ -93,32 +91,18 @@ def _key(updated_at: dt.datetime, kind: str, ident: str) -> SortKey:
     return (updated_at.astimezone(dt.UTC).isoformat(), kind, ident)
 
 
-def _staff_items(session: Session, device: DeviceKey, window: Cursor) -> list[_Item]:
-    query = (
-        select(Membership, User)
-        .join(User, User.id == Membership.user_id)
-        .where(Membership.tenant_id == device.tenant_id, Membership.updated_at <= window.until)
-    )
-    if window.since is not None:
-        query = query.where(Membership.updated_at > window.since)
-    items = []
-    for membership, user in session.execute(query).all():
-        active = membership.status == "active" and bool(membership.pin_hash) and user.status == "active"
-        if window.since is None and not active:
-            continue  # a full resync only lists who may use the desk
-        record = StaffRecord(
-            user_id=user.id,
-            name=(user.full_name or user.email)[:200],
-            pin_hash=membership.pin_hash or "",
-            role=membership.role,
-            active=active,
-        )
-        items.append(_Item(_key(membership.updated_at, "staff", str(user.id)), record))
-    return items
+_STAFF_SQL = """
+    SELECT m.updated_at, m.status, m.pin_hash, m.role, u.id AS user_id, u.full_name, u.email,
+           u.status AS user_status
+    FROM memberships m JOIN users u ON u.id = m.user_id
+    WHERE m.tenant_id = :tenant AND m.updated_at <= :until
+      AND (CAST(:since AS timestamptz) IS NULL OR m.updated_at > :since)
+"""
+_STAFF = text(_STAFF_SQL)
 
 
-def _source_items(session: Session, device: DeviceKey, window: Cursor, now: dt.datetime) -> list[_Item]:
-    pull_window = PullWindow(
+def _pull_window(device: DeviceKey, window: Cursor, now: dt.datetime) -> PullWindow:
+    return PullWindow(
         tenant_id=device.tenant_id,
         library_id=device.library_id,
         now=now,
@@ -127,6 +111,42 @@ def _source_items(session: Session, device: DeviceKey, window: Cursor, now: dt.d
         previous_horizon=window.previous_horizon,
         horizon=window.horizon,
     )
+
+
+def _staff_items(session: Session, pull_window: PullWindow) -> list[_Item]:
+    items = []
+    for row in session.execute(_STAFF, pull_window.sql_params()):
+        active = row.status == "active" and bool(row.pin_hash) and row.user_status == "active"
+        if pull_window.changed_after is None and not active:
+            continue  # a full resync only lists who may use the desk
+        record = StaffRecord(
+            user_id=row.user_id,
+            name=(row.full_name or row.email)[:200],
+            pin_hash=row.pin_hash or "",
+            role=row.role,
+            active=active,
+        )
+        items.append(_Item(_key(row.updated_at, "staff", str(row.user_id)), record))
+    return items
+
+
+@functools.lru_cache(maxsize=8)
+def _any_row_statement(queries: tuple[str, ...]) -> TextClause:
+    return text("SELECT " + " OR ".join(f"EXISTS ({query})" for query in queries))
+
+
+def _nothing_changed(session: Session, pull_window: PullWindow) -> bool:
+    """True when no staff row and no pass source has a row for this delta, asked in one statement
+    built from the very SELECTs that fetch them (so it cannot disagree with them). False when a
+    source did not register its SQL."""
+    queries = pass_sources_rows_sql()
+    if queries is None:
+        return False
+    statement = _any_row_statement((_STAFF_SQL, *queries))
+    return not session.execute(statement, pull_window.sql_params()).scalar_one()
+
+
+def _source_items(session: Session, pull_window: PullWindow) -> list[_Item]:
     items = []
     for source in pass_sources():
         for updated_at, record in source(session, pull_window):
@@ -142,17 +162,38 @@ def _kind_and_id(record: PassRecord | Revocation | PlanRecord | SeatRecord) -> t
     return ("pass" if isinstance(record, PassRecord) else "revocation"), record.pass_id
 
 
+_UNACKED_COMMANDS = text(
+    """
+    SELECT id, kind, args, issued_at, delivered_at FROM edge_commands
+    WHERE device_id = :device AND acked_at IS NULL ORDER BY issued_at LIMIT 100
+    """
+)
+_MARK_DELIVERED = text(
+    "UPDATE edge_commands SET delivered_at = :now WHERE id = ANY(:ids) AND delivered_at IS NULL"
+)
+_DEVICE_CONFIG = text("SELECT config FROM edge_devices WHERE id = :device")
+
+
 def _deliver_commands(session: Session, device: DeviceKey, now: dt.datetime) -> list[RemoteCommand]:
     """Every unacknowledged command, again on each pull until acked (the edge dedupes by id)."""
-    rows = session.scalars(
-        select(EdgeCommand)
-        .where(EdgeCommand.device_id == device.device_id, EdgeCommand.acked_at.is_(None))
-        .order_by(EdgeCommand.issued_at)
-        .limit(100)
-    ).all()
-    for row in rows:
-        row.delivered_at = row.delivered_at or now
+    rows = session.execute(_UNACKED_COMMANDS, {"device": device.device_id}).all()
+    first_delivery = [row.id for row in rows if row.delivered_at is None]
+    if first_delivery:
+        session.execute(_MARK_DELIVERED, {"now": now, "ids": first_delivery})
     return [RemoteCommand(id=row.id, kind=row.kind, args=row.args, issued_at=row.issued_at) for row in rows]
+
+
+def _items(session: Session, pull_window: PullWindow, window: Cursor) -> list[_Item]:
+    """The page's candidates; none without running the sources when a delta has nothing."""
+    fresh_delta = pull_window.changed_after is not None and window.after is None
+    if fresh_delta and _nothing_changed(session, pull_window):
+        return []
+    items = _staff_items(session, pull_window) + _source_items(session, pull_window)
+    items.sort(key=lambda item: item.key)
+    if window.after is not None:
+        after = tuple(window.after)
+        items = [item for item in items if item.key > after]
+    return items
 
 
 def build_pull(
@@ -164,18 +205,13 @@ def build_pull(
     page_size: int = PAGE_SIZE,
 ) -> PullResponse:
     window, full = _start(decode_cursor(cursor_text), now)
-    items = _staff_items(session, device, window) + _source_items(session, device, window, now)
-    items.sort(key=lambda item: item.key)
-    if window.after is not None:
-        after = tuple(window.after)
-        items = [item for item in items if item.key > after]
+    items = _items(session, _pull_window(device, window, now), window)
     page, has_more = items[:page_size], len(items) > page_size
     if has_more:
         next_cursor = window.model_copy(update={"after": page[-1].key, "full": False})
     else:
         next_cursor = window.model_copy(update={"after": None, "full": False, "issued": now})
-    row = session.get(EdgeDevice, device.device_id)
-    config: dict[str, Any] | None = row.config if row is not None else None
+    config: dict[str, Any] | None = session.execute(_DEVICE_CONFIG, {"device": device.device_id}).scalar()
     return PullResponse(
         cursor=next_cursor.encode(),
         has_more=has_more,

@@ -19,9 +19,8 @@ from cloud.errors import ApiError
 from cloud.fleet import booking_bridge, service
 from cloud.fleet.auth import SERVER_TIME_HEADER, SignedDevice, signed_device
 from cloud.fleet.hooks import run_after_push
-from cloud.fleet.models import EdgeDevice
 from cloud.fleet.pull import build_pull
-from cloud.fleet.push import EdgeReport, apply_push, apply_report
+from cloud.fleet.push import EdgeReport, apply_push, record_contact
 from cloud.fleet.schemas import (
     CommandCreate,
     CommandOut,
@@ -258,9 +257,6 @@ def pull(
     now = datetime.now(UTC)
     with _device_session(request, signed) as session:
         result = build_pull(session, signed.key, cursor, now=now)
-        device = session.get(EdgeDevice, signed.key.device_id)
-        if device is not None:
-            apply_report(device, _report(request), now)
-            device.clock_skew_seconds = round((signed.created - now).total_seconds(), 3)
+        record_contact(session, signed.key, _report(request), now=now, edge_clock=signed.created)
         session.commit()
     return _json(result, request)
