@@ -1,17 +1,18 @@
 """The signed-request check for edge → cloud calls (RFC 9421 via shared.signing).
 
 The key lookup is a database read, so the signature is verified in the thread pool; the nonce is
-remembered afterwards (Redis `SET NX EX` when the app has Redis, else an in-process TTL map).
+remembered afterwards on the event loop (Redis `SET NX EX` when the app has Redis, else an
+in-process TTL map), and only then is a pending (rotated) key confirmed.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import anyio.from_thread
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
@@ -24,12 +25,14 @@ from shared.signing import (
     DEFAULT_MAX_SKEW,
     SignatureRejected,
     SignatureRejectReason,
+    VerifiedSignature,
     starlette_request_url,
     verify_request,
 )
 
 NONCE_TTL_SECONDS = int(2 * DEFAULT_MAX_SKEW.total_seconds()) + 60
 MAX_MEMORY_NONCES = 200_000
+MAX_PARSED_KEYS = 10_000
 SERVER_TIME_HEADER = "X-Server-Time"
 
 
@@ -78,7 +81,15 @@ class SignedDevice:
     created: datetime  # the signature's `created`: the edge's clock, to the second
 
 
-def _verify_in_thread(request: Request, body: bytes, url: str) -> SignedDevice:
+@functools.lru_cache(maxsize=MAX_PARSED_KEYS)
+def _parsed_public_key(text: str) -> Ed25519PublicKey:
+    """Keyed by the key's text, so a cached key is only ever the key that text encodes; whether the
+    key may sign is still read from the database on every request."""
+    return public_key_from_text(text)
+
+
+def _verify_in_thread(request: Request, body: bytes, url: str) -> tuple[service.DeviceKey, VerifiedSignature]:
+    """Key lookup and signature check (the nonce is checked by the caller, on the event loop)."""
     found: dict[str, service.DeviceKey] = {}
 
     with request.app.state.session_factory() as session:
@@ -89,7 +100,7 @@ def _verify_in_thread(request: Request, body: bytes, url: str) -> SignedDevice:
             if key is None:
                 return None
             found["key"] = key
-            return public_key_from_text(key.public_key)
+            return _parsed_public_key(key.public_key)
 
         verified = verify_request(
             request.method,
@@ -99,19 +110,16 @@ def _verify_in_thread(request: Request, body: bytes, url: str) -> SignedDevice:
             resolve_key=resolve,
             now=datetime.now(UTC),
             max_skew=DEFAULT_MAX_SKEW,
-            remember_nonce=lambda _key, _nonce: True,  # checked next, asynchronously
+            remember_nonce=lambda _key, _nonce: True,  # checked next, on the event loop
         )
-        if not _nonce_unused_sync(request, verified.key_id, verified.nonce):
-            raise SignatureRejected(SignatureRejectReason.REPLAYED, "nonce was used before")
-        key = found["key"]
-        if key.status == "pending":
-            service.confirm_key(session, key)
-            session.commit()
-        return SignedDevice(key=key, created=verified.created)
+    return found["key"], verified
 
 
-def _nonce_unused_sync(request: Request, key_id: str, nonce: str) -> bool:
-    return bool(anyio.from_thread.run(remember_nonce, request, key_id, nonce))
+def _confirm_in_thread(request: Request, key: service.DeviceKey) -> None:
+    with request.app.state.session_factory() as session:
+        platform_scope(session)
+        service.confirm_key(session, key)
+        session.commit()
 
 
 async def signed_device(request: Request) -> SignedDevice:
@@ -119,6 +127,11 @@ async def signed_device(request: Request) -> SignedDevice:
     body = await request.body()
     url = starlette_request_url(request)
     try:
-        return await run_in_threadpool(_verify_in_thread, request, body, url)
+        key, verified = await run_in_threadpool(_verify_in_thread, request, body, url)
+        if not await remember_nonce(request, verified.key_id, verified.nonce):
+            raise SignatureRejected(SignatureRejectReason.REPLAYED, "nonce was used before")
     except SignatureRejected as exc:
         raise _rejected(exc.reason, exc.detail) from None
+    if key.status == "pending":
+        await run_in_threadpool(_confirm_in_thread, request, key)
+    return SignedDevice(key=key, created=verified.created)

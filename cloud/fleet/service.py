@@ -187,8 +187,9 @@ def enroll(session: Session, *, token: str, public_key: str, agent_version: str,
 
 def find_device_key(session: Session, key_id: str) -> DeviceKey | None:
     """A usable (active or pending) key of a non-revoked device. Platform scope."""
+    columns = (EdgeDeviceKey.key_id, EdgeDeviceKey.public_key, EdgeDeviceKey.status, EdgeDevice.id)
     row = session.execute(
-        select(EdgeDeviceKey, EdgeDevice)
+        select(*columns, EdgeDevice.tenant_id, EdgeDevice.library_id)
         .join(EdgeDevice, EdgeDevice.id == EdgeDeviceKey.device_id)
         .where(
             EdgeDeviceKey.key_id == key_id,
@@ -196,10 +197,7 @@ def find_device_key(session: Session, key_id: str) -> DeviceKey | None:
             EdgeDevice.status == "active",
         )
     ).first()
-    if row is None:
-        return None
-    key, device = row
-    return DeviceKey(key.key_id, key.public_key, key.status, device.id, device.tenant_id, device.library_id)
+    return None if row is None else DeviceKey(*row)
 
 
 def confirm_key(session: Session, key: DeviceKey) -> None:
