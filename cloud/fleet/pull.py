@@ -13,6 +13,7 @@ import binascii
 import datetime as dt
 import functools
 import json
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +23,6 @@ from sqlalchemy.orm import Session
 
 from cloud.fleet.hooks import PullWindow, pass_sources, pass_sources_rows_sql
 from cloud.fleet.service import DeviceKey
-from cloud.tenancy.passkeys import pass_public_keys_text
 from shared.sync import (
     PassRecord,
     PlanRecord,
@@ -162,25 +162,42 @@ def _kind_and_id(record: PassRecord | Revocation | PlanRecord | SeatRecord) -> t
     return ("pass" if isinstance(record, PassRecord) else "revocation"), record.pass_id
 
 
-_UNACKED_COMMANDS = text(
+# What every page carries, in one statement: the device's config, the tenant's pass keys and the
+# device's unacknowledged commands (at most 100, oldest first).
+_DEVICE_STATE = text(
     """
-    SELECT id, kind, args, issued_at, delivered_at FROM edge_commands
-    WHERE device_id = :device AND acked_at IS NULL ORDER BY issued_at LIMIT 100
+    SELECT d.config,
+      (SELECT coalesce(json_object_agg(k.kid, k.public_key), '{}') FROM pass_signing_keys k
+       WHERE k.tenant_id = d.tenant_id) AS pass_keys,
+      (SELECT coalesce(json_agg(c ORDER BY c.issued_at), '[]') FROM (
+         SELECT id, kind, args, issued_at, delivered_at FROM edge_commands
+         WHERE device_id = d.id AND acked_at IS NULL ORDER BY issued_at LIMIT 100) c) AS commands
+    FROM edge_devices d WHERE d.id = :device
     """
 )
 _MARK_DELIVERED = text(
     "UPDATE edge_commands SET delivered_at = :now WHERE id = ANY(:ids) AND delivered_at IS NULL"
 )
-_DEVICE_CONFIG = text("SELECT config FROM edge_devices WHERE id = :device")
 
 
-def _deliver_commands(session: Session, device: DeviceKey, now: dt.datetime) -> list[RemoteCommand]:
-    """Every unacknowledged command, again on each pull until acked (the edge dedupes by id)."""
-    rows = session.execute(_UNACKED_COMMANDS, {"device": device.device_id}).all()
-    first_delivery = [row.id for row in rows if row.delivered_at is None]
+@dataclass(frozen=True)
+class _DeviceState:
+    config: dict[str, Any] | None
+    pass_keys: dict[str, str]
+    commands: list[RemoteCommand]
+
+
+def _device_state(session: Session, device: DeviceKey, now: dt.datetime) -> _DeviceState:
+    """Config, pass keys and commands; every unacknowledged command comes again on each pull until
+    acked (the edge dedupes by id), and is marked delivered the first time."""
+    row = session.execute(_DEVICE_STATE, {"device": device.device_id}).first()
+    if row is None:
+        return _DeviceState(None, {}, [])
+    first_delivery = [command["id"] for command in row.commands if command["delivered_at"] is None]
     if first_delivery:
-        session.execute(_MARK_DELIVERED, {"now": now, "ids": first_delivery})
-    return [RemoteCommand(id=row.id, kind=row.kind, args=row.args, issued_at=row.issued_at) for row in rows]
+        session.execute(_MARK_DELIVERED, {"now": now, "ids": [uuid.UUID(i) for i in first_delivery]})
+    commands = [RemoteCommand.model_validate(command) for command in row.commands]  # extra fields ignored
+    return _DeviceState(row.config, row.pass_keys, commands)
 
 
 def _items(session: Session, pull_window: PullWindow, window: Cursor) -> list[_Item]:
@@ -211,7 +228,7 @@ def build_pull(
         next_cursor = window.model_copy(update={"after": page[-1].key, "full": False})
     else:
         next_cursor = window.model_copy(update={"after": None, "full": False, "issued": now})
-    config: dict[str, Any] | None = session.execute(_DEVICE_CONFIG, {"device": device.device_id}).scalar()
+    state = _device_state(session, device, now)
     return PullResponse(
         cursor=next_cursor.encode(),
         has_more=has_more,
@@ -221,7 +238,7 @@ def build_pull(
         staff=[i.record for i in page if isinstance(i.record, StaffRecord)],
         plans=[i.record for i in page if isinstance(i.record, PlanRecord)],
         seats=[i.record for i in page if isinstance(i.record, SeatRecord)],
-        config=config,
-        commands=_deliver_commands(session, device, now),
-        pass_keys=pass_public_keys_text(session, device.tenant_id),
+        config=state.config,
+        commands=state.commands,
+        pass_keys=state.pass_keys,
     )
