@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -185,18 +185,19 @@ def enroll(session: Session, *, token: str, public_key: str, agent_version: str,
 # --- keys ------------------------------------------------------------------------------------------
 
 
+# Read on every signed request: a fixed text skips building and compiling an ORM select each time.
+_USABLE_KEY = text(
+    """
+    SELECT k.key_id, k.public_key, k.status, d.id, d.tenant_id, d.library_id
+    FROM edge_device_keys k JOIN edge_devices d ON d.id = k.device_id
+    WHERE k.key_id = :key_id AND k.status IN ('active', 'pending') AND d.status = 'active'
+    """
+)
+
+
 def find_device_key(session: Session, key_id: str) -> DeviceKey | None:
     """A usable (active or pending) key of a non-revoked device. Platform scope."""
-    columns = (EdgeDeviceKey.key_id, EdgeDeviceKey.public_key, EdgeDeviceKey.status, EdgeDevice.id)
-    row = session.execute(
-        select(*columns, EdgeDevice.tenant_id, EdgeDevice.library_id)
-        .join(EdgeDevice, EdgeDevice.id == EdgeDeviceKey.device_id)
-        .where(
-            EdgeDeviceKey.key_id == key_id,
-            EdgeDeviceKey.status.in_(("active", "pending")),
-            EdgeDevice.status == "active",
-        )
-    ).first()
+    row = session.execute(_USABLE_KEY, {"key_id": key_id}).first()
     return None if row is None else DeviceKey(*row)
 
 
