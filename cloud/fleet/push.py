@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import re
 import uuid
 from dataclasses import dataclass
@@ -274,13 +273,6 @@ _UPSERT_TELEMETRY = text(
 )
 
 
-def _number(value: float) -> float | str:
-    """A float for the JSON parameter; NaN and infinities as text, which float8 reads (JSON has none)."""
-    if math.isfinite(value):
-        return value
-    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-
-
 def _store_telemetry(session: Session, device: DeviceKey, events: list[EdgeEvent]) -> None:
     rows: dict[tuple[str, str, str], dict[str, Any]] = {}
     for event in events:
@@ -289,8 +281,7 @@ def _store_telemetry(session: Session, device: DeviceKey, events: list[EdgeEvent
             at = minute.minute.isoformat()
             rows[(row.sensor, row.metric, at)] = {
                 "sensor": row.sensor, "metric": row.metric, "minute": at, "samples": row.count,
-                "total": _number(row.total), "minimum": _number(row.minimum),
-                "maximum": _number(row.maximum), "last": _number(row.last),
+                "total": row.total, "minimum": row.minimum, "maximum": row.maximum, "last": row.last,
             }  # fmt: skip
     if not rows:
         return

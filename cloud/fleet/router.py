@@ -213,10 +213,16 @@ def _server_time(response: Response) -> None:
     response.headers[SERVER_TIME_HEADER] = datetime.now(UTC).isoformat()
 
 
-def _parse_batch(request: Request, body: bytes) -> Any:
-    data = _inflate(body, request.headers.get("content-encoding", "").strip().lower())
+def _not_a_json_number(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_batch(body: bytes, content_encoding: str) -> Any:
+    """The pushed body as JSON; NaN and Infinity (which Python's parser accepts) are refused too:
+    PostgreSQL's jsonb has no such numbers."""
+    data = _inflate(body, content_encoding.strip().lower())
     try:
-        return json.loads(data)
+        return json.loads(data, parse_constant=_not_a_json_number)
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "bad_request", "the body is not JSON") from None
 
@@ -230,7 +236,7 @@ async def push(request: Request, response: Response) -> PushResult:
     def apply() -> tuple[SignedDevice, PushResult]:
         with request.app.state.session_factory() as session:
             signed = authenticate(request, session, signed_request)
-            raw = _parse_batch(request, signed_request.body)
+            raw = parse_batch(signed_request.body, request.headers.get("content-encoding", ""))
             result = apply_push(session, signed.key, raw, now=datetime.now(UTC), report=report)
             session.commit()
             return signed, result
