@@ -87,6 +87,9 @@ def create_app(settings: CloudSettings) -> FastAPI:
     app.state.document_store = EncryptedFileStore(settings.data_dir / "kyc", app.state.master_key)
 
     install_error_handlers(app)
+    # First: a fleet's edges send most requests, and routes are matched router by router in this
+    # order (no other router has a path under /api/v1/fleet).
+    app.include_router(fleet_router)
     app.include_router(health_router)
     app.include_router(identity_router)
     app.include_router(tenancy_router)
@@ -96,7 +99,6 @@ def create_app(settings: CloudSettings) -> FastAPI:
     app.include_router(booking_router)
     app.include_router(booking_extras_router)
     app.include_router(search_router)
-    app.include_router(fleet_router)
     app.include_router(notifications_router)
     app.include_router(payments_router)
     app.include_router(console_router)
