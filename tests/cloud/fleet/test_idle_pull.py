@@ -47,7 +47,7 @@ class Door:
     def owner(self, sql: str, **params: Any) -> list[Any]:
         """Run `sql` as the database owner and commit; its rows, if any."""
         with self.cloud.owner_session() as session:
-            result = session.execute(text(sql), params)
+            result = session.connection().execute(text(sql), params)
             rows = list(result.all()) if result.returns_rows else []
             session.commit()
             return rows
