@@ -310,6 +310,9 @@ def _planned_refund(session: Session, booking: Booking) -> dict[str, Any]:
         due = payments.plan_refund(session, payment, None, CONFLICT_REASON)
     except ApiError:
         return {}  # nothing left to refund
+    from cloud.desk.refunds import refund_planned  # refunds imports the payments router
+
+    refund_planned(session, booking.tenant_id)
     return {"refund_payment_id": payment.id, "refund_minor": due.amount_minor,
             "refund_status": RefundStatus.DUE.value}  # fmt: skip
 

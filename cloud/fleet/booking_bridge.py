@@ -26,8 +26,7 @@ from cloud.fleet.hooks import (
 )
 from shared.sync import PassRecord, PassStatus, PlanRecord, Revocation, SeatRecord
 
-_PASSES = text(
-    """
+_PASSES_SQL = """
     SELECT b.id, b.pass_id, b.seat_id, s.label, b.user_id, b.status, lower(b.during) AS starts,
            upper(b.during) AS ends, b.updated_at, l.checkin_open_minutes
     FROM bookings b JOIN seats s ON s.id = b.seat_id JOIN libraries l ON l.id = b.library_id
@@ -37,17 +36,8 @@ _PASSES = text(
       AND b.updated_at <= :until
       AND (CAST(:since AS timestamptz) IS NULL OR b.updated_at > :since
            OR lower(b.during) - make_interval(mins => l.checkin_open_minutes) > :previous_horizon)
-    """
-)
-
-_REVOCATIONS = text(
-    """
-    SELECT pass_id, reason, revoked_at FROM revocations
-    WHERE library_id = :library AND revoked_at <= :until
-      AND (CAST(:since AS timestamptz) IS NULL OR revoked_at > :since)
-      AND revoked_at > :oldest
-    """
-)
+"""
+_PASSES = text(_PASSES_SQL)
 
 _STATUS = {
     "confirmed": PassStatus.ACTIVE,
@@ -57,7 +47,14 @@ _STATUS = {
     "no_show": PassStatus.REVOKED,
     "completed": PassStatus.EXPIRED,
 }
-REVOCATIONS_KEPT = dt.timedelta(days=3)  # older passes have expired anyway (72 h offline at most)
+# Revocations are kept 3 days: older passes have expired anyway (72 h offline at most).
+_REVOCATIONS_SQL = """
+    SELECT pass_id, reason, revoked_at FROM revocations
+    WHERE library_id = :library AND revoked_at <= :until
+      AND (CAST(:since AS timestamptz) IS NULL OR revoked_at > :since)
+      AND revoked_at > CAST(:now AS timestamptz) - make_interval(days => 3)
+"""
+_REVOCATIONS = text(_REVOCATIONS_SQL)
 
 
 def _pass_record(row: Any) -> PassRecord:
@@ -76,17 +73,9 @@ def _pass_record(row: Any) -> PassRecord:
 
 def booking_passes(session: Session, window: PullWindow) -> Iterable[PullItem]:
     """Pass source over `bookings` and `revocations` (see PullWindow for what is returned)."""
-    previous_horizon = window.previous_horizon or window.horizon
-    params = {
-        "library": window.library_id, "now": window.now, "horizon": window.horizon,
-        "until": window.changed_until, "since": window.changed_after, "previous_horizon": previous_horizon,
-    }  # fmt: skip
+    params = window.sql_params()
     items: list[PullItem] = [(row.updated_at, _pass_record(row)) for row in session.execute(_PASSES, params)]
-    revocation_params = {
-        "library": window.library_id, "until": window.changed_until, "since": window.changed_after,
-        "oldest": window.now - REVOCATIONS_KEPT,
-    }  # fmt: skip
-    for row in session.execute(_REVOCATIONS, revocation_params):
+    for row in session.execute(_REVOCATIONS, params):
         items.append(
             (row.revoked_at, Revocation(pass_id=row.pass_id, revoked_at=row.revoked_at, reason=row.reason))
         )
@@ -133,21 +122,19 @@ def mark_checked_in(session: Session, checkins: Sequence[EdgeCheckin]) -> list[u
     return consumed
 
 
-_PLANS = text(
-    """
+_PLANS_SQL = """
     SELECT id, name, kind, price_minor, currency, active, updated_at FROM plans
     WHERE library_id = :library AND updated_at <= :until
       AND (CAST(:since AS timestamptz) IS NULL OR updated_at > :since)
-    """
-)
+"""
+_PLANS = text(_PLANS_SQL)
 PLAN_KINDS = {"hourly": ("hourly", 60), "day_pass": ("day_pass", 24 * 60), "monthly": ("monthly_shift", None)}
 
 
 def library_plans(session: Session, window: PullWindow) -> Iterable[PullItem]:
     """Plans the kiosk may sell (cash sales, walk-ins); all on a full resync, changed ones after."""
-    params = {"library": window.library_id, "until": window.changed_until, "since": window.changed_after}
     items: list[PullItem] = []
-    for row in session.execute(_PLANS, params):
+    for row in session.execute(_PLANS, window.sql_params()):
         kind, minutes = PLAN_KINDS.get(row.kind, (row.kind, None))
         record = PlanRecord(
             id=row.id, name=row.name, kind=kind, price_minor=row.price_minor, currency=row.currency,
@@ -157,22 +144,20 @@ def library_plans(session: Session, window: PullWindow) -> Iterable[PullItem]:
     return items
 
 
-_SEATS = text(
-    """
+_SEATS_SQL = """
     SELECT s.id, s.label, s.zone_id, coalesce(z.name, s.zone) AS zone_name, s.seat_type,
            s.status = 'active' AS active, greatest(s.updated_at, z.updated_at) AS changed_at
     FROM seats s LEFT JOIN zones z ON z.id = s.zone_id
     WHERE s.library_id = :library AND greatest(s.updated_at, z.updated_at) <= :until
       AND (CAST(:since AS timestamptz) IS NULL OR greatest(s.updated_at, z.updated_at) > :since)
-    """
-)
+"""
+_SEATS = text(_SEATS_SQL)
 
 
 def library_seats(session: Session, window: PullWindow) -> Iterable[PullItem]:
     """Seats for the kiosk's map and desk sales, with their zone; a zone rename resends its seats."""
-    params = {"library": window.library_id, "until": window.changed_until, "since": window.changed_after}
     items: list[PullItem] = []
-    for row in session.execute(_SEATS, params):
+    for row in session.execute(_SEATS, window.sql_params()):
         record = SeatRecord(
             id=row.id, label=row.label, zone_id=row.zone_id, zone_name=row.zone_name, seat_type=row.seat_type,
             active=row.active,
@@ -183,7 +168,7 @@ def library_seats(session: Session, window: PullWindow) -> Iterable[PullItem]:
 
 def install() -> None:
     """Register the bridge's sources and check-in hook (idempotent)."""
-    register_pass_source(booking_passes)
-    register_pass_source(library_plans)
-    register_pass_source(library_seats)
+    register_pass_source(booking_passes, [_PASSES_SQL, _REVOCATIONS_SQL])
+    register_pass_source(library_plans, [_PLANS_SQL])
+    register_pass_source(library_seats, [_SEATS_SQL])
     register_checkin_hook(mark_checked_in)

@@ -67,12 +67,21 @@ class PullWindow:
     previous_horizon: dt.datetime | None
     horizon: dt.datetime
 
+    def sql_params(self) -> dict[str, Any]:
+        """The bind parameters a source's rows SQL (see `register_pass_source`) is run with."""
+        return {
+            "tenant": self.tenant_id, "library": self.library_id, "now": self.now,
+            "since": self.changed_after, "until": self.changed_until, "horizon": self.horizon,
+            "previous_horizon": self.previous_horizon or self.horizon,
+        }  # fmt: skip
+
 
 PullItem = tuple[dt.datetime, PassRecord | Revocation | PlanRecord | SeatRecord]  # (row's updated_at, record)
 PassSource = Callable[[Session, PullWindow], Iterable[PullItem]]
 
 _checkin_hooks: list[CheckinHook] = []
 _pass_sources: list[PassSource] = []
+_rows_sql: dict[PassSource, list[str]] = {}
 
 
 class EventRejected(ValueError):
@@ -125,19 +134,33 @@ def unregister_checkin_hook(hook: CheckinHook) -> None:
         _checkin_hooks.remove(hook)
 
 
-def register_pass_source(source: PassSource) -> PassSource:
+def register_pass_source(source: PassSource, rows_sql: Sequence[str] | None = None) -> PassSource:
+    """`rows_sql`, when given, are the SELECTs whose rows the source turns into records (bind
+    parameters from `PullWindow.sql_params`): an idle pull asks PostgreSQL whether any of them has a
+    row, in one statement with every other source's, instead of running the sources."""
     if source not in _pass_sources:
         _pass_sources.append(source)
+    if rows_sql is not None:
+        _rows_sql[source] = list(rows_sql)
     return source
 
 
 def unregister_pass_source(source: PassSource) -> None:
     if source in _pass_sources:
         _pass_sources.remove(source)
+    _rows_sql.pop(source, None)
 
 
 def pass_sources() -> list[PassSource]:
     return list(_pass_sources)
+
+
+def pass_sources_rows_sql() -> list[str] | None:
+    """Every source's rows SQL, or None when a source has none (then no shortcut is safe)."""
+    sources = pass_sources()
+    if any(source not in _rows_sql for source in sources):
+        return None
+    return [sql for source in sources for sql in _rows_sql[source]]
 
 
 def _booking_hook() -> CheckinHook | None:

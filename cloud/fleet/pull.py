@@ -11,20 +11,18 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import functools
 import json
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import select
+from sqlalchemy import TextClause, text
 from sqlalchemy.orm import Session
 
-from cloud.fleet.hooks import PullWindow, pass_sources
-from cloud.fleet.models import EdgeCommand, EdgeDevice
+from cloud.fleet.hooks import PullWindow, pass_sources, pass_sources_rows_sql
 from cloud.fleet.service import DeviceKey
-from cloud.identity.models import User
-from cloud.tenancy.models import Membership
-from cloud.tenancy.passkeys import pass_public_keys_text
 from shared.sync import (
     PassRecord,
     PlanRecord,
@@ -93,32 +91,18 @@ def _key(updated_at: dt.datetime, kind: str, ident: str) -> SortKey:
     return (updated_at.astimezone(dt.UTC).isoformat(), kind, ident)
 
 
-def _staff_items(session: Session, device: DeviceKey, window: Cursor) -> list[_Item]:
-    query = (
-        select(Membership, User)
-        .join(User, User.id == Membership.user_id)
-        .where(Membership.tenant_id == device.tenant_id, Membership.updated_at <= window.until)
-    )
-    if window.since is not None:
-        query = query.where(Membership.updated_at > window.since)
-    items = []
-    for membership, user in session.execute(query).all():
-        active = membership.status == "active" and bool(membership.pin_hash) and user.status == "active"
-        if window.since is None and not active:
-            continue  # a full resync only lists who may use the desk
-        record = StaffRecord(
-            user_id=user.id,
-            name=(user.full_name or user.email)[:200],
-            pin_hash=membership.pin_hash or "",
-            role=membership.role,
-            active=active,
-        )
-        items.append(_Item(_key(membership.updated_at, "staff", str(user.id)), record))
-    return items
+_STAFF_SQL = """
+    SELECT m.updated_at, m.status, m.pin_hash, m.role, u.id AS user_id, u.full_name, u.email,
+           u.status AS user_status
+    FROM memberships m JOIN users u ON u.id = m.user_id
+    WHERE m.tenant_id = :tenant AND m.updated_at <= :until
+      AND (CAST(:since AS timestamptz) IS NULL OR m.updated_at > :since)
+"""
+_STAFF = text(_STAFF_SQL)
 
 
-def _source_items(session: Session, device: DeviceKey, window: Cursor, now: dt.datetime) -> list[_Item]:
-    pull_window = PullWindow(
+def _pull_window(device: DeviceKey, window: Cursor, now: dt.datetime) -> PullWindow:
+    return PullWindow(
         tenant_id=device.tenant_id,
         library_id=device.library_id,
         now=now,
@@ -127,6 +111,42 @@ def _source_items(session: Session, device: DeviceKey, window: Cursor, now: dt.d
         previous_horizon=window.previous_horizon,
         horizon=window.horizon,
     )
+
+
+def _staff_items(session: Session, pull_window: PullWindow) -> list[_Item]:
+    items = []
+    for row in session.execute(_STAFF, pull_window.sql_params()):
+        active = row.status == "active" and bool(row.pin_hash) and row.user_status == "active"
+        if pull_window.changed_after is None and not active:
+            continue  # a full resync only lists who may use the desk
+        record = StaffRecord(
+            user_id=row.user_id,
+            name=(row.full_name or row.email)[:200],
+            pin_hash=row.pin_hash or "",
+            role=row.role,
+            active=active,
+        )
+        items.append(_Item(_key(row.updated_at, "staff", str(row.user_id)), record))
+    return items
+
+
+@functools.lru_cache(maxsize=8)
+def _any_row_statement(queries: tuple[str, ...]) -> TextClause:
+    return text("SELECT " + " OR ".join(f"EXISTS ({query})" for query in queries))
+
+
+def _nothing_changed(session: Session, pull_window: PullWindow) -> bool:
+    """True when no staff row and no pass source has a row for this delta, asked in one statement
+    built from the very SELECTs that fetch them (so it cannot disagree with them). False when a
+    source did not register its SQL."""
+    queries = pass_sources_rows_sql()
+    if queries is None:
+        return False
+    statement = _any_row_statement((_STAFF_SQL, *queries))
+    return not session.execute(statement, pull_window.sql_params()).scalar_one()
+
+
+def _source_items(session: Session, pull_window: PullWindow) -> list[_Item]:
     items = []
     for source in pass_sources():
         for updated_at, record in source(session, pull_window):
@@ -142,17 +162,55 @@ def _kind_and_id(record: PassRecord | Revocation | PlanRecord | SeatRecord) -> t
     return ("pass" if isinstance(record, PassRecord) else "revocation"), record.pass_id
 
 
-def _deliver_commands(session: Session, device: DeviceKey, now: dt.datetime) -> list[RemoteCommand]:
-    """Every unacknowledged command, again on each pull until acked (the edge dedupes by id)."""
-    rows = session.scalars(
-        select(EdgeCommand)
-        .where(EdgeCommand.device_id == device.device_id, EdgeCommand.acked_at.is_(None))
-        .order_by(EdgeCommand.issued_at)
-        .limit(100)
-    ).all()
-    for row in rows:
-        row.delivered_at = row.delivered_at or now
-    return [RemoteCommand(id=row.id, kind=row.kind, args=row.args, issued_at=row.issued_at) for row in rows]
+# What every page carries, in one statement: the device's config, the tenant's pass keys and the
+# device's unacknowledged commands (at most 100, oldest first).
+_DEVICE_STATE = text(
+    """
+    SELECT d.config,
+      (SELECT coalesce(json_object_agg(k.kid, k.public_key), '{}') FROM pass_signing_keys k
+       WHERE k.tenant_id = d.tenant_id) AS pass_keys,
+      (SELECT coalesce(json_agg(c ORDER BY c.issued_at), '[]') FROM (
+         SELECT id, kind, args, issued_at, delivered_at FROM edge_commands
+         WHERE device_id = d.id AND acked_at IS NULL ORDER BY issued_at LIMIT 100) c) AS commands
+    FROM edge_devices d WHERE d.id = :device
+    """
+)
+_MARK_DELIVERED = text(
+    "UPDATE edge_commands SET delivered_at = :now WHERE id = ANY(:ids) AND delivered_at IS NULL"
+)
+
+
+@dataclass(frozen=True)
+class _DeviceState:
+    config: dict[str, Any] | None
+    pass_keys: dict[str, str]
+    commands: list[RemoteCommand]
+
+
+def _device_state(session: Session, device: DeviceKey, now: dt.datetime) -> _DeviceState:
+    """Config, pass keys and commands; every unacknowledged command comes again on each pull until
+    acked (the edge dedupes by id), and is marked delivered the first time."""
+    row = session.execute(_DEVICE_STATE, {"device": device.device_id}).first()
+    if row is None:
+        return _DeviceState(None, {}, [])
+    first_delivery = [command["id"] for command in row.commands if command["delivered_at"] is None]
+    if first_delivery:
+        session.execute(_MARK_DELIVERED, {"now": now, "ids": [uuid.UUID(i) for i in first_delivery]})
+    commands = [RemoteCommand.model_validate(command) for command in row.commands]  # extra fields ignored
+    return _DeviceState(row.config, row.pass_keys, commands)
+
+
+def _items(session: Session, pull_window: PullWindow, window: Cursor) -> list[_Item]:
+    """The page's candidates; none without running the sources when a delta has nothing."""
+    fresh_delta = pull_window.changed_after is not None and window.after is None
+    if fresh_delta and _nothing_changed(session, pull_window):
+        return []
+    items = _staff_items(session, pull_window) + _source_items(session, pull_window)
+    items.sort(key=lambda item: item.key)
+    if window.after is not None:
+        after = tuple(window.after)
+        items = [item for item in items if item.key > after]
+    return items
 
 
 def build_pull(
@@ -164,18 +222,13 @@ def build_pull(
     page_size: int = PAGE_SIZE,
 ) -> PullResponse:
     window, full = _start(decode_cursor(cursor_text), now)
-    items = _staff_items(session, device, window) + _source_items(session, device, window, now)
-    items.sort(key=lambda item: item.key)
-    if window.after is not None:
-        after = tuple(window.after)
-        items = [item for item in items if item.key > after]
+    items = _items(session, _pull_window(device, window, now), window)
     page, has_more = items[:page_size], len(items) > page_size
     if has_more:
         next_cursor = window.model_copy(update={"after": page[-1].key, "full": False})
     else:
         next_cursor = window.model_copy(update={"after": None, "full": False, "issued": now})
-    row = session.get(EdgeDevice, device.device_id)
-    config: dict[str, Any] | None = row.config if row is not None else None
+    state = _device_state(session, device, now)
     return PullResponse(
         cursor=next_cursor.encode(),
         has_more=has_more,
@@ -185,7 +238,7 @@ def build_pull(
         staff=[i.record for i in page if isinstance(i.record, StaffRecord)],
         plans=[i.record for i in page if isinstance(i.record, PlanRecord)],
         seats=[i.record for i in page if isinstance(i.record, SeatRecord)],
-        config=config,
-        commands=_deliver_commands(session, device, now),
-        pass_keys=pass_public_keys_text(session, device.tenant_id),
+        config=state.config,
+        commands=state.commands,
+        pass_keys=state.pass_keys,
     )

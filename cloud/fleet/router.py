@@ -17,11 +17,10 @@ from cloud.db import platform_scope, tenant_scope
 from cloud.deps import Principal, RequestContext, get_request_context, get_session, require_role
 from cloud.errors import ApiError
 from cloud.fleet import booking_bridge, service
-from cloud.fleet.auth import SERVER_TIME_HEADER, SignedDevice, signed_device
+from cloud.fleet.auth import SERVER_TIME_HEADER, SignedDevice, authenticate, signed_body, signed_device
 from cloud.fleet.hooks import run_after_push
-from cloud.fleet.models import EdgeDevice
 from cloud.fleet.pull import build_pull
-from cloud.fleet.push import EdgeReport, apply_push, apply_report
+from cloud.fleet.push import EdgeReport, apply_push, record_contact
 from cloud.fleet.schemas import (
     CommandCreate,
     CommandOut,
@@ -214,25 +213,35 @@ def _server_time(response: Response) -> None:
     response.headers[SERVER_TIME_HEADER] = datetime.now(UTC).isoformat()
 
 
-@router.post("/sync/push", response_model=PushResult, responses=errors(401, 403, 415))
-async def push(
-    request: Request, response: Response, signed: SignedDevice = Depends(signed_device)
-) -> PushResult:
-    """Apply a batch of edge events; each at most once; one result per event."""
-    data = _inflate(await request.body(), request.headers.get("content-encoding", "").strip().lower())
+def _not_a_json_number(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_batch(body: bytes, content_encoding: str) -> Any:
+    """The pushed body as JSON; NaN and Infinity (which Python's parser accepts) are refused too:
+    PostgreSQL's jsonb has no such numbers."""
+    data = _inflate(body, content_encoding.strip().lower())
     try:
-        raw = json.loads(data)
+        return json.loads(data, parse_constant=_not_a_json_number)
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "bad_request", "the body is not JSON") from None
+
+
+@router.post("/sync/push", response_model=PushResult, responses=errors(401, 403, 415))
+async def push(request: Request, response: Response) -> PushResult:
+    """Apply a batch of edge events; each at most once; one result per event."""
+    signed_request = await signed_body(request)
     report = _report(request)
 
-    def apply() -> PushResult:
-        with _device_session(request, signed) as session:
+    def apply() -> tuple[SignedDevice, PushResult]:
+        with request.app.state.session_factory() as session:
+            signed = authenticate(request, session, signed_request)
+            raw = parse_batch(signed_request.body, request.headers.get("content-encoding", ""))
             result = apply_push(session, signed.key, raw, now=datetime.now(UTC), report=report)
             session.commit()
-            return result
+            return signed, result
 
-    result = await run_in_threadpool(apply)
+    signed, result = await run_in_threadpool(apply)
     await run_after_push(request, signed.key)
     _server_time(response)
     return result
@@ -249,18 +258,17 @@ def _json(model: PullResponse, request: Request) -> Response:
 
 
 @router.get("/sync/pull", response_model=PullResponse, responses=errors(401, 403))
-def pull(
-    request: Request,
-    cursor: str | None = Query(default=None, max_length=2000),
-    signed: SignedDevice = Depends(signed_device),
-) -> Response:
+async def pull(request: Request, cursor: str | None = Query(default=None, max_length=2000)) -> Response:
     """A page of what the door needs: passes, revocations, staff, keys, config, commands."""
-    now = datetime.now(UTC)
-    with _device_session(request, signed) as session:
-        result = build_pull(session, signed.key, cursor, now=now)
-        device = session.get(EdgeDevice, signed.key.device_id)
-        if device is not None:
-            apply_report(device, _report(request), now)
-            device.clock_skew_seconds = round((signed.created - now).total_seconds(), 3)
-        session.commit()
-    return _json(result, request)
+    signed_request = await signed_body(request)
+
+    def page() -> PullResponse:
+        with request.app.state.session_factory() as session:
+            signed = authenticate(request, session, signed_request)
+            now = datetime.now(UTC)
+            result = build_pull(session, signed.key, cursor, now=now)
+            record_contact(session, signed.key, _report(request), now=now, edge_clock=signed.created)
+            session.commit()
+            return result
+
+    return _json(await run_in_threadpool(page), request)

@@ -71,9 +71,10 @@ def pass_public_keys(session: Session, tenant_id: uuid.UUID) -> dict[str, Ed2551
 
 
 def pass_public_keys_text(session: Session, tenant_id: uuid.UUID) -> dict[str, str]:
-    """Same as `pass_public_keys`, as base64url text (the sync `pass_keys` field)."""
-    rows = session.scalars(select(PassSigningKey).where(PassSigningKey.tenant_id == tenant_id))
-    return {row.kid: row.public_key for row in rows}
+    """Same as `pass_public_keys`, as base64url text (the sync `pass_keys` field; every pull sends it,
+    so only the two columns are read)."""
+    query = select(PassSigningKey.kid, PassSigningKey.public_key).where(PassSigningKey.tenant_id == tenant_id)
+    return {kid: public_key for kid, public_key in session.execute(query).tuples()}
 
 
 def rotate_pass_key(session: Session, tenant_id: uuid.UUID, master_key: bytes) -> str:
