@@ -95,6 +95,10 @@ class CredentialAuthority:
         self._agent_password = agent_password
         self._cut_off_until: dict[str, float] = {}
         self.verified = VerifiedLogins()
+        # The ACL runs for every PUBLISH and every delivery: look devices up in the store only
+        # when the registry may have changed.
+        self._devices: dict[str, DeviceRecord | None] = {}
+        self._devices_version: tuple[int, int] | None = None
 
     def is_agent(self, username: str | None) -> bool:
         return username == self.agent_username
@@ -129,8 +133,14 @@ class CredentialAuthority:
     def device_for(self, username: str | None) -> DeviceRecord | None:
         if not username:
             return None
-        found = self.store.device_credentials(username)
-        return found[0] if found else None
+        version = self.store.devices_version()
+        if version != self._devices_version:
+            self._devices.clear()
+            self._devices_version = version
+        if username not in self._devices:
+            found = self.store.device_credentials(username)
+            self._devices[username] = found[0] if found else None
+        return self._devices[username]
 
     def allows(self, username: str | None, topic: str, action: Action) -> bool:
         if self.is_agent(username):
@@ -208,6 +218,22 @@ FloodHandler = Callable[[str], Awaitable[None]]
 FLOOD_WINDOW_SECONDS = 10  # averaging window: bursts (a reconnect, a batch of readings) are not floods
 
 
+class _SweptMemoryStorage(MemoryStorage):
+    """`limits`' MemoryStorage without its expiry thread.
+
+    MemoryStorage starts a `threading.Timer` (10 ms) to drop expired counters whenever the previous
+    one has run out: nearly one new OS thread per PUBLISH on a quiet broker, each a GIL hand-over
+    on the event loop's path. Expired counters are already ignored when read; `sweep` drops them
+    (the same routine the timer runs), called by the limiter once per window.
+    """
+
+    def _MemoryStorage__schedule_expiry(self) -> None:
+        pass
+
+    def sweep(self) -> None:
+        self._MemoryStorage__expire_events()  # type: ignore[attr-defined]
+
+
 class ClientRateLimiter:
     """Counts each client's PUBLISHes (sliding window counter); says when a client goes over."""
 
@@ -215,11 +241,18 @@ class ClientRateLimiter:
         self.limit = limit
         rate = max(1, limit.messages_per_second)
         self.item = RateLimitItemPerSecond(rate * FLOOD_WINDOW_SECONDS, FLOOD_WINDOW_SECONDS)
-        self.storage = MemoryStorage()  # held here: `limits` keeps only weak references to storages
+        self.storage = _SweptMemoryStorage()  # held here: `limits` keeps only weak references to storages
         self.limiter = SlidingWindowCounterRateLimiter(self.storage)
+        self._swept_at = time.monotonic()
 
     def allows(self, username: str) -> bool:
-        return self.limit.messages_per_second <= 0 or self.limiter.hit(self.item, "mqtt", username)
+        if self.limit.messages_per_second <= 0:
+            return True
+        now = time.monotonic()
+        if now - self._swept_at >= FLOOD_WINDOW_SECONDS:
+            self._swept_at = now
+            self.storage.sweep()
+        return self.limiter.hit(self.item, "mqtt", username)
 
 
 class ConfinedBroker(Broker):
