@@ -9,6 +9,7 @@ from pathlib import Path
 import aiomqtt
 import pytest
 from aiomqtt.exceptions import MqttConnectError
+from amqtt.contexts import Action
 
 from edge.broker import BrokerListen, CredentialAuthority, EmbeddedBroker
 from edge.devices import EnrolledDevice, enroll_device
@@ -226,3 +227,26 @@ async def _collect_messages(messages: AsyncIterator[aiomqtt.Message], count: int
             if len(collected) == count:
                 break
     return collected
+
+
+def test_topic_acl_follows_registry_changes_here_and_from_another_process(tmp_path: Path) -> None:
+    """The ACL caches device lookups; a device removed or moved, by this store or by another
+    connection (`studyspot edge device ...`), is judged by its new record at its next publish."""
+    path = tmp_path / "edge.sqlite3"
+    store = Store(path)
+    enroll_device(store, device_id="door-a", kind="door", topic_prefix="lib/door-a")
+    enroll_device(store, device_id="door-b", kind="door", topic_prefix="lib/door-b")
+    authority = CredentialAuthority(store, AGENT, AGENT_PASSWORD)
+    assert authority.allows("dev-door-a", "lib/door-a/lock/lock/state", Action.PUBLISH)
+    assert authority.allows("dev-door-b", "lib/door-b/lock/lock/state", Action.PUBLISH)
+
+    assert store.remove_device("door-a")
+    assert not authority.allows("dev-door-a", "lib/door-a/lock/lock/state", Action.PUBLISH)
+    assert authority.allows("dev-door-b", "lib/door-b/lock/lock/state", Action.PUBLISH)
+
+    other = Store(path)
+    other.db.execute("UPDATE devices SET topic_prefix = 'lib/moved' WHERE id = 'door-b'")
+    other.close()
+    assert not authority.allows("dev-door-b", "lib/door-b/lock/lock/state", Action.PUBLISH)
+    assert authority.allows("dev-door-b", "lib/moved/lock/lock/state", Action.PUBLISH)
+    store.close()
