@@ -21,7 +21,7 @@ import json
 import logging
 import secrets
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +29,7 @@ from typing import Any
 
 from amqtt.broker import Broker
 from amqtt.contexts import Action
+from amqtt.mqtt.constants import QOS_1, QOS_2
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from amqtt.session import Session
 from limits import RateLimitItemPerSecond
@@ -302,6 +303,31 @@ class ConfinedBroker(Broker):
                 return True
         return bool(await super()._handle_message_delivery(client_session, handler, wait_deliver))
 
+    async def _run_broadcast(self, running_tasks: deque[asyncio.Task[Any]]) -> None:
+        """amqtt 0.12.1's `_run_broadcast`, less two per-message costs: a message the agent published
+        is not echoed back to the agent's own session (it ignores its commands and events; MQTT 5
+        calls this no-local), and no debug text is formatted for every filter and every receiver."""
+        broadcast = await self._broadcast_queue.get()
+        topic, source = broadcast["topic"], broadcast["session"]
+        no_local = source is not None and self._authority.is_agent(source.username)
+        for topic_filter, subscriptions in self._subscriptions.items():
+            if not self._matches(topic, topic_filter):
+                continue
+            for target, subscribed_qos in subscriptions:
+                if no_local and target is source:
+                    continue
+                qos = broadcast.get("qos", subscribed_qos)
+                if not await self._topic_filtering(target, topic=topic, action=Action.RECEIVE):
+                    continue
+                if target.transitions.state != "connected":
+                    if _kept_while_offline(target, qos):
+                        await self._retain_broadcast_message(broadcast, qos, target)
+                    continue
+                handler = self._get_handler(target)
+                if handler is not None:
+                    delivery = handler.mqtt_publish(topic, broadcast["data"], qos, retain=False)
+                    running_tasks.append(asyncio.ensure_future(delivery))
+
     async def _cut_off(self, username: str, handler: Any) -> None:
         limit = self._rate.limit
         self._authority.cut_off(username, limit.cooldown_seconds)
@@ -352,6 +378,11 @@ class ConfinedBroker(Broker):
 
 
 DISCONNECT_SETTLE_TICKS = 5
+
+
+def _kept_while_offline(session: Session, qos: int) -> bool:
+    """MQTT 3.1.2.4: a persistent, authenticated session gets QoS 1/2 messages when it reconnects."""
+    return not session.clean_session and qos in (QOS_1, QOS_2) and not session.is_anonymous
 
 
 @dataclass(frozen=True)

@@ -250,3 +250,32 @@ def test_topic_acl_follows_registry_changes_here_and_from_another_process(tmp_pa
     assert not authority.allows("dev-door-b", "lib/door-b/lock/lock/state", Action.PUBLISH)
     assert authority.allows("dev-door-b", "lib/moved/lock/lock/state", Action.PUBLISH)
     store.close()
+
+
+async def test_the_agent_gets_no_echo_of_its_own_publishes_but_other_sessions_do(broker) -> None:
+    """The agent subscribes to `#` and ignores its own commands and events: the broker does not send
+    them back to the session that published them (an observer with the agent's login still sees them)."""
+    embedded, devices = broker
+    door = devices["door-a"]
+    port = embedded.bound_port()
+    async with (
+        client(port, AGENT, AGENT_PASSWORD, "agent") as agent,
+        client(port, AGENT, AGENT_PASSWORD, "observer") as observer,
+        client(port, door.record.username, door.password, "door-a") as device,
+    ):
+        for session in (agent, observer):
+            await session.subscribe("#", qos=1)
+        await device.subscribe("lib/door-a/lock/door_lock/command", qos=1)
+        await agent.publish("lib/door-a/lock/door_lock/command", "UNLOCK", qos=1)
+        await agent.publish("studyspot/lib/events/checkin", "{}", qos=1)
+        await device.publish("lib/door-a/lock/door_lock/state", "UNLOCKED", qos=1)
+        observed = [str(m.topic) for m in await _collect_messages(observer.messages, 3)]
+        commanded = [m.payload for m in await _collect_messages(device.messages, 1)]
+        echoed = await _collect(agent.messages, 1)
+    assert observed == [
+        "lib/door-a/lock/door_lock/command",
+        "studyspot/lib/events/checkin",
+        "lib/door-a/lock/door_lock/state",
+    ]
+    assert commanded == [b"UNLOCK"]
+    assert echoed == ["lib/door-a/lock/door_lock/state"]
