@@ -180,18 +180,13 @@ class DeviceTopicPlugin(BaseTopicPlugin):
     async def topic_filtering(
         self, *, session: Session | None = None, topic: str | None = None, action: Action | None = None
     ) -> bool | None:
-        return topic_allowed(self.config.authority, session, topic, action)
-
-
-def topic_allowed(
-    authority: CredentialAuthority, session: Session | None, topic: str | None, action: Action | None
-) -> bool:
-    if session is None or topic is None or action is None:
-        return False
-    allowed = authority.allows(session.username, topic, action)
-    if not allowed and action != Action.RECEIVE:
-        log.warning("mqtt %s refused on %s for %s", action, topic, session.username)
-    return allowed
+        authority: CredentialAuthority = self.config.authority
+        if session is None or topic is None or action is None:
+            return False
+        allowed = authority.allows(session.username, topic, action)
+        if not allowed and action != Action.RECEIVE:
+            log.warning("mqtt %s refused on %s for %s", action, topic, session.username)
+        return allowed
 
 
 class _SnapshotDict(dict[str, Any]):
@@ -262,7 +257,7 @@ class ClientRateLimiter:
 
 
 class ConfinedBroker(Broker):
-    """amqtt's Broker with two of its 0.12.1 leaks closed, and its topic ACL called directly.
+    """amqtt's Broker with two of its 0.12.1 leaks closed.
 
     - On every CONNECT it replays the retained messages of *every* subscription in the broker (the
       agent's `#` among them) to the new client, skipping the topic ACL: any device could read every
@@ -285,11 +280,6 @@ class ConfinedBroker(Broker):
         self._rate = ClientRateLimiter(flood_limit or FloodLimit())
         self._on_flood = on_flood
         self._flood_tasks: set[asyncio.Task[None]] = set()
-
-    async def _topic_filtering(self, session: Session, topic: str, action: Action) -> bool:
-        """The ACL of DeviceTopicPlugin (the only topic plugin), called directly: amqtt's plugin
-        manager wraps each check in a task and a gather, and checks every PUBLISH and every delivery."""
-        return topic_allowed(self._authority, session, topic, action)
 
     async def _handle_message_delivery(
         self, client_session: Session, handler: Any, wait_deliver: asyncio.Future[Any]
