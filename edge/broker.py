@@ -232,7 +232,9 @@ class _SweptMemoryStorage(MemoryStorage):
         pass
 
     def sweep(self) -> None:
-        self._MemoryStorage__expire_events()  # type: ignore[attr-defined]
+        expire = getattr(self, "_MemoryStorage__expire_events", None)  # private: absent, counters just stay
+        if expire is not None:
+            expire()
 
 
 class ClientRateLimiter:

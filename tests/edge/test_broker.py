@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,7 +13,14 @@ import pytest
 from aiomqtt.exceptions import MqttConnectError
 from amqtt.contexts import Action
 
-from edge.broker import BrokerListen, CredentialAuthority, EmbeddedBroker
+from edge.broker import (
+    FLOOD_WINDOW_SECONDS,
+    BrokerListen,
+    ClientRateLimiter,
+    CredentialAuthority,
+    EmbeddedBroker,
+    FloodLimit,
+)
 from edge.devices import EnrolledDevice, enroll_device
 from edge.store import Store
 from tests.edge.conftest import AGENT_PASSWORD
@@ -279,3 +288,21 @@ async def test_the_agent_gets_no_echo_of_its_own_publishes_but_other_sessions_do
     ]
     assert commanded == [b"UNLOCK"]
     assert echoed == ["lib/door-a/lock/door_lock/state"]
+
+
+def test_flood_limiter_counts_without_a_thread_per_publish(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`limits`' MemoryStorage starts a Timer thread whenever the last one ran out (~one per PUBLISH);
+    ours sweeps expired counters itself, and still refuses a client over its limit."""
+    limiter = ClientRateLimiter(FloodLimit(messages_per_second=5))
+    started: list[object] = []
+    monkeypatch.setattr(threading.Timer, "start", lambda timer: started.append(timer))
+    allowed = []
+    for index in range(60):
+        if index % 20 == 0:
+            time.sleep(0.015)  # outlive the storage's 10 ms timer, so `limits` would start another
+        allowed.append(limiter.allows("dev-door-a"))
+    limiter._swept_at -= FLOOD_WINDOW_SECONDS  # the next publish sweeps
+    assert limiter.allows("dev-door-b")
+    assert started == []
+    assert allowed.count(True) == 5 * FLOOD_WINDOW_SECONDS
+    assert not limiter.allows("dev-door-a")
