@@ -10,7 +10,7 @@ import signal
 import sqlite3
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -394,18 +394,37 @@ class Agent:
             if online and live and device.kind == DeviceKind.DOOR:
                 await self.doors.door_back_online(device.id)
             return
-        if live:
-            self.store.mark_device_seen(device.id, at=now)
         role = message.role or ""
         if role == "scan":
             if live:  # a retained scan is yesterday's QR code replayed by the broker
                 await self.doors.handle_scan(device, message.raw)
+                self.store.mark_device_seen(device.id, at=now)  # after the door command: not on its path
             return
-        text = message.text()
-        self.store.set_device_state(device.id, role, text, now)
-        await self._on_state(message, role, text, live)
+        text, reading = self._record_state(message, role, now)
+        await self._on_state(message, role, text, live, reading)
 
-    async def _on_state(self, message: DeviceMessage, role: str, text: str, live: bool) -> None:
+    def _record_state(self, message: DeviceMessage, role: str, now: datetime) -> tuple[str, float | None]:
+        """Stores last seen, the state and a sensor's reading in one commit; a payload that is not
+        text, or a sensor state that is not a number, is rejected after what it proves is stored."""
+        assert self.store is not None
+        device, live = message.device, not message.retained
+        try:
+            text = message.text()
+        except MessageRejected:
+            if live:
+                self.store.mark_device_seen(device.id, at=now)
+            raise
+        try:
+            reading = parse_number(text) if message.component == Component.SENSOR else None
+        except MessageRejected:
+            self.store.record_device_state(device.id, role, text, now, seen=live, reading=None)
+            raise
+        self.store.record_device_state(device.id, role, text, now, seen=live, reading=reading)
+        return text, reading
+
+    async def _on_state(
+        self, message: DeviceMessage, role: str, text: str, live: bool, reading: float | None
+    ) -> None:
         assert self.store is not None and self.doors is not None and self.rules is not None
         device, now = message.device, utcnow()
         if device.kind == DeviceKind.DOOR and role == "lock":
@@ -415,11 +434,9 @@ class Agent:
         elif device.kind == DeviceKind.DOOR and role == "exit_button":
             if parse_on_off(text) and live:
                 await self.doors.exit_pressed(device.id)
-        elif message.component == Component.SENSOR:
-            value = parse_number(text)
-            self.store.record_telemetry(device.id, role, value, now)
+        elif reading is not None:  # a sensor's reading, already in the per-minute roll-up
             if live:
-                await self.rules.on_reading(device.id, role, value, now)
+                await self.rules.on_reading(device.id, role, reading, now)
         elif role == "presence" and live and parse_on_off(text):
             self.rules.activity(now)
 

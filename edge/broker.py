@@ -21,7 +21,7 @@ import json
 import logging
 import secrets
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +29,7 @@ from typing import Any
 
 from amqtt.broker import Broker
 from amqtt.contexts import Action
+from amqtt.mqtt.constants import QOS_1, QOS_2
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from amqtt.session import Session
 from limits import RateLimitItemPerSecond
@@ -95,6 +96,10 @@ class CredentialAuthority:
         self._agent_password = agent_password
         self._cut_off_until: dict[str, float] = {}
         self.verified = VerifiedLogins()
+        # The ACL runs for every PUBLISH and every delivery: look devices up in the store only
+        # when the registry may have changed.
+        self._devices: dict[str, DeviceRecord | None] = {}
+        self._devices_version: tuple[int, int] | None = None
 
     def is_agent(self, username: str | None) -> bool:
         return username == self.agent_username
@@ -129,8 +134,14 @@ class CredentialAuthority:
     def device_for(self, username: str | None) -> DeviceRecord | None:
         if not username:
             return None
-        found = self.store.device_credentials(username)
-        return found[0] if found else None
+        version = self.store.devices_version()
+        if version != self._devices_version:
+            self._devices.clear()
+            self._devices_version = version
+        if username not in self._devices:
+            found = self.store.device_credentials(username)
+            self._devices[username] = found[0] if found else None
+        return self._devices[username]
 
     def allows(self, username: str | None, topic: str, action: Action) -> bool:
         if self.is_agent(username):
@@ -208,6 +219,24 @@ FloodHandler = Callable[[str], Awaitable[None]]
 FLOOD_WINDOW_SECONDS = 10  # averaging window: bursts (a reconnect, a batch of readings) are not floods
 
 
+class _SweptMemoryStorage(MemoryStorage):
+    """`limits`' MemoryStorage without its expiry thread.
+
+    MemoryStorage starts a `threading.Timer` (10 ms) to drop expired counters whenever the previous
+    one has run out: nearly one new OS thread per PUBLISH on a quiet broker, each a GIL hand-over
+    on the event loop's path. Expired counters are already ignored when read; `sweep` drops them
+    (the same routine the timer runs), called by the limiter once per window.
+    """
+
+    def _MemoryStorage__schedule_expiry(self) -> None:
+        pass
+
+    def sweep(self) -> None:
+        expire = getattr(self, "_MemoryStorage__expire_events", None)  # private: absent, counters just stay
+        if expire is not None:
+            expire()
+
+
 class ClientRateLimiter:
     """Counts each client's PUBLISHes (sliding window counter); says when a client goes over."""
 
@@ -215,11 +244,18 @@ class ClientRateLimiter:
         self.limit = limit
         rate = max(1, limit.messages_per_second)
         self.item = RateLimitItemPerSecond(rate * FLOOD_WINDOW_SECONDS, FLOOD_WINDOW_SECONDS)
-        self.storage = MemoryStorage()  # held here: `limits` keeps only weak references to storages
+        self.storage = _SweptMemoryStorage()  # held here: `limits` keeps only weak references to storages
         self.limiter = SlidingWindowCounterRateLimiter(self.storage)
+        self._swept_at = time.monotonic()
 
     def allows(self, username: str) -> bool:
-        return self.limit.messages_per_second <= 0 or self.limiter.hit(self.item, "mqtt", username)
+        if self.limit.messages_per_second <= 0:
+            return True
+        now = time.monotonic()
+        if now - self._swept_at >= FLOOD_WINDOW_SECONDS:
+            self._swept_at = now
+            self.storage.sweep()
+        return self.limiter.hit(self.item, "mqtt", username)
 
 
 class ConfinedBroker(Broker):
@@ -258,6 +294,31 @@ class ConfinedBroker(Broker):
                 await self._cut_off(username, handler)
                 return True
         return bool(await super()._handle_message_delivery(client_session, handler, wait_deliver))
+
+    async def _run_broadcast(self, running_tasks: deque[asyncio.Task[Any]]) -> None:
+        """amqtt 0.12.1's `_run_broadcast`, less two per-message costs: a message the agent published
+        is not echoed back to the agent's own session (it ignores its commands and events; MQTT 5
+        calls this no-local), and no debug text is formatted for every filter and every receiver."""
+        broadcast = await self._broadcast_queue.get()
+        topic, source = broadcast["topic"], broadcast["session"]
+        no_local = source is not None and self._authority.is_agent(source.username)
+        for topic_filter, subscriptions in self._subscriptions.items():
+            if not self._matches(topic, topic_filter):
+                continue
+            for target, subscribed_qos in subscriptions:
+                if no_local and target is source:
+                    continue
+                qos = broadcast.get("qos", subscribed_qos)
+                if not await self._topic_filtering(target, topic=topic, action=Action.RECEIVE):
+                    continue
+                if target.transitions.state != "connected":
+                    if _kept_while_offline(target, qos):
+                        await self._retain_broadcast_message(broadcast, qos, target)
+                    continue
+                handler = self._get_handler(target)
+                if handler is not None:
+                    delivery = handler.mqtt_publish(topic, broadcast["data"], qos, retain=False)
+                    running_tasks.append(asyncio.ensure_future(delivery))
 
     async def _cut_off(self, username: str, handler: Any) -> None:
         limit = self._rate.limit
@@ -309,6 +370,11 @@ class ConfinedBroker(Broker):
 
 
 DISCONNECT_SETTLE_TICKS = 5
+
+
+def _kept_while_offline(session: Session, qos: int) -> bool:
+    """MQTT 3.1.2.4: a persistent, authenticated session gets QoS 1/2 messages when it reconnects."""
+    return not session.clean_session and qos in (QOS_1, QOS_2) and not session.is_anonymous
 
 
 @dataclass(frozen=True)

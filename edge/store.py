@@ -205,6 +205,7 @@ class Store:
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=5000")
         self.db = sqlite_utils.Database(conn)
+        self._device_writes = 0
         self.migrate()
 
     # -- schema ---------------------------------------------------------------------------------
@@ -240,6 +241,11 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """One atomic, fsynced write. Inside it use `self.db.execute` only (sqlite-utils commits)."""
+        with self._atomic():
+            yield
+
+    @contextmanager
+    def _atomic(self) -> Iterator[None]:
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield
@@ -271,6 +277,11 @@ class Store:
         )
 
     # -- devices --------------------------------------------------------------------------------
+    def devices_version(self) -> tuple[int, int]:
+        """Changes whenever the device registry may have changed: a registry write through this store,
+        or a commit by another connection (`studyspot edge device ...`; SQLite's data_version)."""
+        return int(self.db.execute("PRAGMA data_version").fetchone()[0]), self._device_writes
+
     def register_device(
         self,
         *,
@@ -284,6 +295,7 @@ class Store:
         zone: str | None = None,
         mosquitto_hash: str | None = None,
     ) -> DeviceRecord:
+        self._device_writes += 1
         self.db.table("devices").upsert(
             {
                 "id": device_id,
@@ -313,6 +325,7 @@ class Store:
         zone: str | None,
     ) -> None:
         """Upsert a device's metadata from the config, keeping any credentials already stored."""
+        self._device_writes += 1
         existing = self.device(device_id)
         row: dict[str, Any] = {
             "id": device_id,
@@ -330,6 +343,7 @@ class Store:
 
     def remove_device(self, device_id: str) -> bool:
         """Forget a device and its credentials (its past check-ins and telemetry stay)."""
+        self._device_writes += 1
         with self.transaction():
             removed = self.db.execute("DELETE FROM devices WHERE id = ?", [device_id]).rowcount
             self.db.execute("DELETE FROM device_state WHERE device_id = ?", [device_id])
@@ -355,11 +369,17 @@ class Store:
     def mark_device_seen(
         self, device_id: str, *, online: bool | None = None, at: datetime | None = None
     ) -> None:
-        row: dict[str, Any] = {"last_seen": iso(at or utcnow())}
-        if online is not None:
-            row["online"] = int(online)
         with self._without_fsync():
-            self.db.table("devices").update(device_id, row)
+            self._mark_seen(device_id, at or utcnow(), online)
+
+    def _mark_seen(self, device_id: str, at: datetime, online: bool | None = None) -> None:
+        # plain SQL: sqlite-utils' Table.update introspects the table (3 queries) on every call
+        if online is None:
+            self.db.execute("UPDATE devices SET last_seen = ? WHERE id = ?", [iso(at), device_id])
+        else:
+            self.db.execute(
+                "UPDATE devices SET last_seen = ?, online = ? WHERE id = ?", [iso(at), int(online), device_id]
+            )
 
     def device_status(self) -> list[dict[str, Any]]:
         rows = self.db.query("SELECT id, kind, topic_prefix, online, last_seen FROM devices ORDER BY id")
@@ -368,10 +388,27 @@ class Store:
     # -- device state and telemetry ---------------------------------------------------------------
     def set_device_state(self, device_id: str, entity: str, value: str, at: datetime) -> None:
         with self._without_fsync():
-            self.db.table("device_state").upsert(
-                {"device_id": device_id, "entity": entity, "value": value, "updated_at": iso(at)},
-                pk=("device_id", "entity"),
-            )
+            self._upsert_state(device_id, entity, value, at)
+
+    def record_device_state(
+        self, device_id: str, entity: str, value: str, at: datetime, *, seen: bool, reading: float | None
+    ) -> None:
+        """A device's state message in one unsynced commit: last seen (if live), the entity's state and,
+        for a sensor, its reading in the per-minute roll-up (three commits and six pragmas before)."""
+        with self._without_fsync(), self._atomic():
+            if seen:
+                self._mark_seen(device_id, at)
+            self._upsert_state(device_id, entity, value, at)
+            if reading is not None:
+                self._upsert_reading(device_id, entity, _minute(at), reading)
+
+    def _upsert_state(self, device_id: str, entity: str, value: str, at: datetime) -> None:
+        self.db.execute(
+            "INSERT INTO device_state (device_id, entity, value, updated_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (device_id, entity) DO UPDATE SET value = excluded.value,"
+            " updated_at = excluded.updated_at",
+            [device_id, entity, value, iso(at)],
+        )
 
     def device_state(self, device_id: str, entity: str) -> str | None:
         rows = list(
@@ -382,9 +419,8 @@ class Store:
         return rows[0]["value"] if rows else None
 
     def record_telemetry(self, device_id: str, metric: str, value: float, at: datetime) -> None:
-        minute = at.astimezone(UTC).replace(second=0, microsecond=0).isoformat()
         with self._without_fsync():
-            self._upsert_reading(device_id, metric, minute, value)
+            self._upsert_reading(device_id, metric, _minute(at), value)
 
     def _upsert_reading(self, device_id: str, metric: str, minute: str, value: float) -> None:
         self.db.execute(
@@ -544,6 +580,10 @@ class Store:
         ).fetchone()
         baseline = previous[0] if previous is not None else window[0]
         return max(0.0, float(window[1] - baseline))  # a meter that restarted from 0 reads below it
+
+
+def _minute(at: datetime) -> str:
+    return at.astimezone(UTC).replace(second=0, microsecond=0).isoformat()
 
 
 def _device(row: dict[str, Any]) -> DeviceRecord:

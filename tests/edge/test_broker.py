@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiomqtt
 import pytest
 from aiomqtt.exceptions import MqttConnectError
+from amqtt.contexts import Action
 
-from edge.broker import BrokerListen, CredentialAuthority, EmbeddedBroker
+from edge.broker import (
+    FLOOD_WINDOW_SECONDS,
+    BrokerListen,
+    ClientRateLimiter,
+    CredentialAuthority,
+    EmbeddedBroker,
+    FloodLimit,
+)
 from edge.devices import EnrolledDevice, enroll_device
 from edge.store import Store
 from tests.edge.conftest import AGENT_PASSWORD
@@ -226,3 +236,73 @@ async def _collect_messages(messages: AsyncIterator[aiomqtt.Message], count: int
             if len(collected) == count:
                 break
     return collected
+
+
+def test_topic_acl_follows_registry_changes_here_and_from_another_process(tmp_path: Path) -> None:
+    """The ACL caches device lookups; a device removed or moved, by this store or by another
+    connection (`studyspot edge device ...`), is judged by its new record at its next publish."""
+    path = tmp_path / "edge.sqlite3"
+    store = Store(path)
+    enroll_device(store, device_id="door-a", kind="door", topic_prefix="lib/door-a")
+    enroll_device(store, device_id="door-b", kind="door", topic_prefix="lib/door-b")
+    authority = CredentialAuthority(store, AGENT, AGENT_PASSWORD)
+    assert authority.allows("dev-door-a", "lib/door-a/lock/lock/state", Action.PUBLISH)
+    assert authority.allows("dev-door-b", "lib/door-b/lock/lock/state", Action.PUBLISH)
+
+    assert store.remove_device("door-a")
+    assert not authority.allows("dev-door-a", "lib/door-a/lock/lock/state", Action.PUBLISH)
+    assert authority.allows("dev-door-b", "lib/door-b/lock/lock/state", Action.PUBLISH)
+
+    other = Store(path)
+    other.db.execute("UPDATE devices SET topic_prefix = 'lib/moved' WHERE id = 'door-b'")
+    other.close()
+    assert not authority.allows("dev-door-b", "lib/door-b/lock/lock/state", Action.PUBLISH)
+    assert authority.allows("dev-door-b", "lib/moved/lock/lock/state", Action.PUBLISH)
+    store.close()
+
+
+async def test_the_agent_gets_no_echo_of_its_own_publishes_but_other_sessions_do(broker) -> None:
+    """The agent subscribes to `#` and ignores its own commands and events: the broker does not send
+    them back to the session that published them (an observer with the agent's login still sees them)."""
+    embedded, devices = broker
+    door = devices["door-a"]
+    port = embedded.bound_port()
+    async with (
+        client(port, AGENT, AGENT_PASSWORD, "agent") as agent,
+        client(port, AGENT, AGENT_PASSWORD, "observer") as observer,
+        client(port, door.record.username, door.password, "door-a") as device,
+    ):
+        for session in (agent, observer):
+            await session.subscribe("#", qos=1)
+        await device.subscribe("lib/door-a/lock/door_lock/command", qos=1)
+        await agent.publish("lib/door-a/lock/door_lock/command", "UNLOCK", qos=1)
+        await agent.publish("studyspot/lib/events/checkin", "{}", qos=1)
+        await device.publish("lib/door-a/lock/door_lock/state", "UNLOCKED", qos=1)
+        observed = [str(m.topic) for m in await _collect_messages(observer.messages, 3)]
+        commanded = [m.payload for m in await _collect_messages(device.messages, 1)]
+        echoed = await _collect(agent.messages, 1)
+    assert observed == [
+        "lib/door-a/lock/door_lock/command",
+        "studyspot/lib/events/checkin",
+        "lib/door-a/lock/door_lock/state",
+    ]
+    assert commanded == [b"UNLOCK"]
+    assert echoed == ["lib/door-a/lock/door_lock/state"]
+
+
+def test_flood_limiter_counts_without_a_thread_per_publish(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`limits`' MemoryStorage starts a Timer thread whenever the last one ran out (~one per PUBLISH);
+    ours sweeps expired counters itself, and still refuses a client over its limit."""
+    limiter = ClientRateLimiter(FloodLimit(messages_per_second=5))
+    started: list[object] = []
+    monkeypatch.setattr(threading.Timer, "start", lambda timer: started.append(timer))
+    allowed = []
+    for index in range(60):
+        if index % 20 == 0:
+            time.sleep(0.015)  # outlive the storage's 10 ms timer, so `limits` would start another
+        allowed.append(limiter.allows("dev-door-a"))
+    limiter._swept_at -= FLOOD_WINDOW_SECONDS  # the next publish sweeps
+    assert limiter.allows("dev-door-b")
+    assert started == []
+    assert allowed.count(True) == 5 * FLOOD_WINDOW_SECONDS
+    assert not limiter.allows("dev-door-a")
