@@ -59,6 +59,9 @@ def verify_secret(secret_hash: str, secret: str) -> bool:
         return False
 
 
+LIBRARY_TIMING_SETTING = "library_timing"  # the cloud's shared.sync.LibraryTiming as JSON, from sync
+
+
 @dataclass(frozen=True)
 class DeviceRecord:
     id: str

@@ -16,7 +16,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from edge.store import Store, iso, utcnow
+from edge.store import LIBRARY_TIMING_SETTING, Store, iso, utcnow
 from shared.passes import private_key_from_text, private_key_to_text, short_id
 from shared.sync import PullResponse, RemoteCommand
 
@@ -250,6 +250,8 @@ class SyncStore:
                 self._put("pass_keys", json.dumps(page.pass_keys, sort_keys=True))
             if page.config is not None:
                 self._put("device_config", json.dumps(page.config, sort_keys=True))
+            if page.library is not None:
+                self._put(LIBRARY_TIMING_SETTING, page.library.model_dump_json())
             new_commands = self._record_commands(page.commands)
             self._put("sync_cursor", page.cursor)
         return new_commands

@@ -238,6 +238,13 @@ class RemoteCommand(_Outbound):
     issued_at: AwareDatetime
 
 
+class LibraryTiming(_Outbound):
+    """The library's booking times the kiosk needs (the cloud's settings win over the edge config)."""
+
+    checkin_open_minutes: int = Field(ge=0, le=1440)
+    no_show_grace_minutes: int = Field(ge=0, le=1440)
+
+
 class PullResponse(_Outbound):
     version: Literal[1] = SYNC_VERSION
     cursor: str
@@ -251,6 +258,7 @@ class PullResponse(_Outbound):
     config: dict[str, Any] | None = None
     commands: list[RemoteCommand] = Field(default_factory=list)
     pass_keys: dict[str, str] = Field(default_factory=dict)  # key_id -> public_key_to_text(...)
+    library: LibraryTiming | None = None
 
 
 __all__ = [
@@ -261,6 +269,7 @@ __all__ = [
     "EdgeEvent",
     "EventKind",
     "EventResult",
+    "LibraryTiming",
     "PassRecord",
     "PassStatus",
     "PlanRecord",

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from cloud.fleet.hooks import PullWindow, pass_sources, pass_sources_rows_sql
 from cloud.fleet.service import DeviceKey
 from shared.sync import (
+    LibraryTiming,
     PassRecord,
     PlanRecord,
     PullResponse,
@@ -162,8 +163,8 @@ def _kind_and_id(record: PassRecord | Revocation | PlanRecord | SeatRecord) -> t
     return ("pass" if isinstance(record, PassRecord) else "revocation"), record.pass_id
 
 
-# What every page carries, in one statement: the device's config, the tenant's pass keys and the
-# device's unacknowledged commands (at most 100, oldest first).
+# What every page carries, in one statement: the device's config, the tenant's pass keys, the
+# device's unacknowledged commands (at most 100, oldest first) and its library's booking times.
 _DEVICE_STATE = text(
     """
     SELECT d.config,
@@ -171,7 +172,10 @@ _DEVICE_STATE = text(
        WHERE k.tenant_id = d.tenant_id) AS pass_keys,
       (SELECT coalesce(json_agg(c ORDER BY c.issued_at), '[]') FROM (
          SELECT id, kind, args, issued_at, delivered_at FROM edge_commands
-         WHERE device_id = d.id AND acked_at IS NULL ORDER BY issued_at LIMIT 100) c) AS commands
+         WHERE device_id = d.id AND acked_at IS NULL ORDER BY issued_at LIMIT 100) c) AS commands,
+      (SELECT json_build_object('checkin_open_minutes', l.checkin_open_minutes,
+                                'no_show_grace_minutes', l.no_show_grace_minutes)
+       FROM libraries l WHERE l.id = d.library_id) AS library
     FROM edge_devices d WHERE d.id = :device
     """
 )
@@ -185,6 +189,7 @@ class _DeviceState:
     config: dict[str, Any] | None
     pass_keys: dict[str, str]
     commands: list[RemoteCommand]
+    library: LibraryTiming | None = None
 
 
 def _device_state(session: Session, device: DeviceKey, now: dt.datetime) -> _DeviceState:
@@ -197,7 +202,8 @@ def _device_state(session: Session, device: DeviceKey, now: dt.datetime) -> _Dev
     if first_delivery:
         session.execute(_MARK_DELIVERED, {"now": now, "ids": [uuid.UUID(i) for i in first_delivery]})
     commands = [RemoteCommand.model_validate(command) for command in row.commands]  # extra fields ignored
-    return _DeviceState(row.config, row.pass_keys, commands)
+    library = LibraryTiming.model_validate(row.library) if row.library is not None else None
+    return _DeviceState(row.config, row.pass_keys, commands, library)
 
 
 def _items(session: Session, pull_window: PullWindow, window: Cursor) -> list[_Item]:
@@ -241,4 +247,5 @@ def build_pull(
         config=state.config,
         commands=state.commands,
         pass_keys=state.pass_keys,
+        library=state.library,
     )

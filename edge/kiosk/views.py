@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from pydantic import ValidationError
+
 from edge.config import EdgeConfig
 from edge.doors import DoorService
 from edge.events import EventBus
 from edge.kiosk.charts import energy_panel, environment_panel
 from edge.kiosk.seatmap import BookingTiming, expected_arrivals, seat_map, todays_passes
-from edge.store import Store, utcnow
+from edge.store import LIBRARY_TIMING_SETTING, Store, utcnow
+from shared.sync import LibraryTiming
 
 FEED_SIZE = 20
+log = logging.getLogger(__name__)
 
 
 class KioskAgent(Protocol):
@@ -140,11 +145,18 @@ def devices_panel(store: Store, zone: ZoneInfo) -> list[dict[str, Any]]:
 
 
 def booking_timing(agent: KioskAgent) -> BookingTiming:
+    """The library's check-in opening and no-show grace: as last synced from the cloud (where the owner
+    sets them), else the edge config's."""
     settings = agent.config.kiosk
-    return BookingTiming(
-        checkin_open=timedelta(minutes=settings.checkin_open_minutes),
-        no_show_grace=timedelta(minutes=settings.no_show_grace_minutes),
-    )
+    opens, grace = settings.checkin_open_minutes, settings.no_show_grace_minutes
+    synced = agent.store.get_setting(LIBRARY_TIMING_SETTING) if agent.store is not None else None
+    if synced is not None:
+        try:
+            timing = LibraryTiming.model_validate_json(synced)
+            opens, grace = timing.checkin_open_minutes, timing.no_show_grace_minutes
+        except ValidationError:
+            log.warning("ignoring an unreadable synced library timing: %.80s", synced)
+    return BookingTiming(checkin_open=timedelta(minutes=opens), no_show_grace=timedelta(minutes=grace))
 
 
 def sync_panel(store: Store) -> dict[str, Any]:

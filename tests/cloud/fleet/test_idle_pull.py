@@ -25,7 +25,7 @@ from cloud.fleet.hooks import PullItem, PullWindow, register_pass_source, unregi
 from cloud.fleet.pull import LAG, build_pull
 from cloud.fleet.service import DeviceKey, new_key_id
 from cloud.identity import service as identity
-from shared.sync import PullResponse
+from shared.sync import LibraryTiming, PullResponse
 
 from .conftest import TEST_PASSWORD, LiveCloud, Tenant, make_tenant
 
@@ -119,6 +119,14 @@ def test_an_idle_pull_skips_the_sources_and_still_carries_config_and_keys(
     page = door.pull()
     assert _empty(page) and not page.full_resync and sources_runs == []
     assert page.config == {"sync_interval": 30}
+
+
+def test_every_pull_carries_the_library_booking_times_the_owner_set(door: Door) -> None:
+    door.owner(
+        "UPDATE libraries SET checkin_open_minutes = 20, no_show_grace_minutes = 25 WHERE id = :l",
+        l=door.tenant.library_id,
+    )
+    assert door.pull().library == LibraryTiming(checkin_open_minutes=20, no_show_grace_minutes=25)
 
 
 def test_every_change_reaches_the_next_pull(door: Door, sources_runs: list[int]) -> None:

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from edge.devices import enroll_device
 from edge.kiosk.charts import energy_panel
 from edge.kiosk.seatmap import BookingTiming, expected_arrivals, seat_map, todays_passes
-from edge.kiosk.views import DayPanelCache, devices_panel
-from edge.store import Store
+from edge.kiosk.views import DayPanelCache, KioskAgent, booking_timing, devices_panel
+from edge.store import LIBRARY_TIMING_SETTING, Store
 from edge.sync_store import SyncStore
-from shared.sync import PassRecord, PassStatus, PullResponse, Revocation, SeatRecord
+from shared.sync import LibraryTiming, PassRecord, PassStatus, PullResponse, Revocation, SeatRecord
 
 KOLKATA = ZoneInfo("Asia/Kolkata")
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=KOLKATA).astimezone(UTC)
@@ -86,6 +88,19 @@ def test_each_seat_state_and_the_arrivals_follow_passes_checkins_and_revocations
         ("11:55", "Just Due", False),
         ("14:00", "Priya", False),
     ]
+
+
+def test_the_kiosk_uses_the_library_times_synced_from_the_cloud_over_its_config(store: Store) -> None:
+    kiosk = SimpleNamespace(checkin_open_minutes=15, no_show_grace_minutes=15)
+    agent = cast(KioskAgent, SimpleNamespace(config=SimpleNamespace(kiosk=kiosk), store=store))
+    assert booking_timing(agent) == TIMING  # nothing synced yet: the edge config
+
+    timing = LibraryTiming(checkin_open_minutes=30, no_show_grace_minutes=10)
+    SyncStore(store).apply_pull(PullResponse(cursor="c1", library=timing))
+    assert booking_timing(agent) == BookingTiming(timedelta(minutes=30), timedelta(minutes=10))
+
+    store.set_setting(LIBRARY_TIMING_SETTING, "{not json")
+    assert booking_timing(agent) == TIMING  # unreadable: the edge config again, no crash
 
 
 def test_kwh_today_and_yesterday_split_at_local_midnight(store: Store) -> None:
