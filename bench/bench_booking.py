@@ -193,15 +193,21 @@ async def _bench_search(client: httpx.AsyncClient) -> list[BenchResult]:
 async def _bench_fanout(
     app: Any, base_url: str, plan_id: str, seat: str, headers: dict[str, str]
 ) -> list[BenchResult]:
-    """From sending POST /bookings to each of SOCKETS sockets receiving the 'booked' event."""
+    """From sending POST /bookings to each of SOCKETS sockets receiving the 'booked' event.
+
+    One long-lived reader per socket stamps each arrival: the load generator shares the 2 cores, and
+    a task per socket per round cost it more CPU than the server spent sending."""
     library_id = _library_of(app, seat)
     ws_base = base_url.replace("http://", "ws://")
     url = f"{ws_base}/api/v1/libraries/{library_id}/live?token={headers['Authorization'][7:]}"
     sockets = []
+    arrivals = _Arrivals()
+    readers: list[asyncio.Task[None]] = []
     try:
         for _ in range(SOCKETS):
             sockets.append(await connect(url, open_timeout=30, max_queue=64))
             await sockets[-1].recv()  # snapshot
+        readers = [asyncio.create_task(_stamp_arrivals(ws, arrivals)) for ws in sockets]
         latencies: list[float] = []
         day0 = (dt.datetime.now(dt.UTC) + dt.timedelta(days=40)).replace(
             hour=0, minute=0, second=0, microsecond=0
@@ -215,12 +221,17 @@ async def _bench_fanout(
                     "start": start.isoformat(),
                     "end": (start + dt.timedelta(hours=1)).isoformat(),
                 }
+                arrivals.expect(SOCKETS)
                 sent = time.perf_counter()
                 response = await client.post("/api/v1/bookings", json=body, headers=headers)
                 response.raise_for_status()
-
-                latencies += await asyncio.gather(*(_received_after(ws, sent) for ws in sockets))
+                await asyncio.wait_for(arrivals.complete.wait(), timeout=60)
+                if json.loads(arrivals.last_message)["booking_id"] != response.json()["id"]:
+                    raise RuntimeError("the sockets received another event than the booking's")
+                latencies += [moment - sent for moment in arrivals.stamps]
     finally:
+        for reader in readers:
+            reader.cancel()
         await asyncio.gather(*(ws.close() for ws in sockets))
     median, p99 = summarize(latencies)
     return [
@@ -230,9 +241,29 @@ async def _bench_fanout(
     ]
 
 
-async def _received_after(ws: Any, sent: float) -> float:
-    json.loads(await ws.recv())
-    return time.perf_counter() - sent
+class _Arrivals:
+    """Arrival times of one round's event on every socket; `complete` is set when all arrived."""
+
+    def __init__(self) -> None:
+        self.stamps: list[float] = []
+        self.expected = 0
+        self.last_message: str | bytes = ""
+        self.complete = asyncio.Event()
+
+    def expect(self, count: int) -> None:
+        self.stamps, self.expected = [], count
+        self.complete.clear()
+
+    def arrived(self, message: str | bytes) -> None:
+        self.stamps.append(time.perf_counter())
+        if len(self.stamps) == self.expected:
+            self.last_message = message
+            self.complete.set()
+
+
+async def _stamp_arrivals(ws: Any, arrivals: _Arrivals) -> None:
+    async for message in ws:
+        arrivals.arrived(message)
 
 
 def _library_of(app: Any, seat: str) -> str:

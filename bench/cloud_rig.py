@@ -180,6 +180,8 @@ def cloud_workers(settings: CloudSettings, workers: int) -> Iterator[str]:
         "warning",
         "--ws-max-queue",
         "64",
+        "--ws-per-message-deflate",  # as `studyspot cloud serve`
+        "false",
     ]
     url = f"http://127.0.0.1:{port}"
 

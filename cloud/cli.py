@@ -29,7 +29,9 @@ def serve(
             from cloud.seed import seed_demo as run_seed
 
             typer.echo(json.dumps(run_seed(settings), indent=2))
-        uvicorn.run(create_app(settings), host=host, port=port)
+        # live seat events are ~200-byte JSON sent to every watching socket: per-message deflate
+        # compressed each copy separately (a third of the server's fan-out CPU) to save little
+        uvicorn.run(create_app(settings), host=host, port=port, ws_per_message_deflate=False)
     finally:
         if pg is not None:
             pg.stop()

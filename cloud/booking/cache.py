@@ -103,5 +103,7 @@ def availability_cache_for(state: Any) -> AvailabilityCache:
     return cache
 
 
-def get_availability_cache(request: Request) -> AvailabilityCache:
+async def get_availability_cache(request: Request) -> AvailabilityCache:
+    # async: no I/O here (a Redis client connects on first command), so FastAPI calls it on the
+    # event loop instead of a thread-pool round trip per request
     return availability_cache_for(request.app.state)

@@ -93,17 +93,34 @@ def _deliver(queues: list[asyncio.Queue[LiveEvent]], message: LiveEvent) -> None
         queue.put_nowait(message)
 
 
+# INCR the library's sequence and PUBLISH the event carrying it in one round trip (EVALSHA): the
+# event's JSON up to its closing brace comes as ARGV[1], the script appends `"seq":N}`.
+_NUMBER_AND_PUBLISH = """
+local seq = redis.call('INCR', KEYS[1])
+redis.call('PUBLISH', KEYS[2], ARGV[1] .. seq .. '}')
+return seq
+"""
+
+
+def _unnumbered_prefix(event: dict[str, Any]) -> str:
+    """`LiveEvent.numbered(seq, event).text` without its `seq` value and closing brace."""
+    text = LiveEvent.numbered(0, {key: value for key, value in event.items() if key != "seq"}).text
+    return text[: -len("0}")]  # numbered() puts seq last
+
+
 class RedisLiveHub:
     def __init__(self, url: str) -> None:
         self._url = url
         self._sync = redis.Redis.from_url(url)
+        self._number_and_publish = self._sync.register_script(_NUMBER_AND_PUBLISH)
         self._lock = threading.Lock()
         self._fanouts: dict[asyncio.AbstractEventLoop, _RedisFanout] = {}
 
     def publish(self, library_id: uuid.UUID, event: dict[str, Any]) -> None:
         try:
-            seq = int(self._sync.incr(f"live:seq:{library_id}"))
-            self._sync.publish(f"live:{library_id}", LiveEvent.numbered(seq, event).text)
+            self._number_and_publish(
+                keys=[f"live:seq:{library_id}", f"live:{library_id}"], args=[_unnumbered_prefix(event)]
+            )
         except redis.RedisError:
             log.exception("live seat event not published")
 

@@ -51,8 +51,8 @@ desk = require(Permission.WRITE_LIBRARY_DATA)
 HHMM = r"^(([01]\d|2[0-3]):[0-5]\d|24:00)$"
 
 
-def get_live_hub(request: Request) -> live.LiveHub:
-    return live.live_hub_for(request.app.state)
+async def get_live_hub(request: Request) -> live.LiveHub:
+    return live.live_hub_for(request.app.state)  # no I/O: on the event loop, not the thread pool
 
 
 def actor_of(principal: Principal) -> service.Actor:

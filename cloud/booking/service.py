@@ -14,8 +14,9 @@ import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import Select, bindparam, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -87,14 +88,18 @@ def load_library(session: Session, library_id: uuid.UUID) -> LibraryRecord:
 
 
 def _seat_of_library(session: Session, seat_id: uuid.UUID, library: LibraryRecord) -> SeatRecord:
-    seat = session.get(SeatRecord, seat_id)
+    seat = _checked_seat(session.get(SeatRecord, seat_id), library)
+    _pin(session, seat)
+    return seat
+
+
+def _checked_seat(seat: SeatRecord | None, library: LibraryRecord) -> SeatRecord:
     if seat is None:
         raise _error(422, "unknown_seat", "no seat with that id")
     if seat.library_id != library.id:
         raise _error(422, "seat_not_in_library", "that seat belongs to another library than the plan")
     if seat.status != "active":
         raise _error(409, "seat_inactive", "that seat is not available for booking")
-    _pin(session, seat)
     return seat
 
 
@@ -231,10 +236,8 @@ def active_booking_count(
     return int(count or 0)
 
 
-def _check_active_limit(
-    session: Session, library: LibraryRecord, user_id: uuid.UUID, now: dt.datetime
-) -> None:
-    if active_booking_count(session, library, user_id, now) >= library.max_active_bookings:
+def _check_active_limit(library: LibraryRecord, active: int) -> None:
+    if active >= library.max_active_bookings:
         raise _error(
             409,
             "too_many_active_bookings",
@@ -258,6 +261,13 @@ def check_no_show_block(
             Booking.cancelled_at >= since,
         )
     ).all()
+    _check_no_shows(library, marked, now)
+
+
+def _check_no_shows(library: LibraryRecord, marked: Sequence[dt.datetime | None], now: dt.datetime) -> None:
+    """The rule of `check_no_show_block` over the student's no-show times within the window."""
+    if library.no_show_block_days == 0:
+        return
     times = sorted(moment for moment in marked if moment is not None)
     if len(times) < library.no_show_limit:
         return
@@ -283,26 +293,134 @@ def holder_for(actor: Actor, user_id: uuid.UUID | None, library: LibraryRecord) 
 # --- create ---------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class BookingRequestRows:
+    """What the rules of one new booking read, fetched in one round trip (`_request_rows`)."""
+
+    plan: Plan | None
+    library: LibraryRecord | None
+    seat: SeatRecord | None
+    active_bookings: int
+    no_show_times: list[dt.datetime]
+
+
+def _request_rows_statement() -> Select[Any]:
+    mine_here = (Booking.user_id == bindparam("holder"), Booking.library_id == LibraryRecord.id)
+    active = (
+        select(func.count())
+        .select_from(Booking)
+        .where(
+            *mine_here,
+            Booking.kind != "subscription",
+            Booking.status.in_([s.value for s in ACTIVE_STATUSES]),
+            func.upper(Booking.during) > bindparam("now"),
+        )
+        .correlate(LibraryRecord)
+        .scalar_subquery()
+    )
+    window = func.make_interval(0, 0, 0, LibraryRecord.no_show_window_days)
+    no_shows = (
+        select(func.array_agg(Booking.cancelled_at))
+        .where(
+            *mine_here,
+            Booking.status == BookingStatus.NO_SHOW,
+            Booking.cancelled_at >= bindparam("now") - window,
+        )
+        .correlate(LibraryRecord)
+        .scalar_subquery()
+    )
+    return (
+        select(Plan, LibraryRecord, SeatRecord, active, no_shows)
+        .select_from(Plan)
+        .outerjoin(LibraryRecord, LibraryRecord.id == Plan.library_id)
+        .outerjoin(SeatRecord, SeatRecord.id == bindparam("seat_id", type_=SeatRecord.id.type))
+        .where(Plan.id == bindparam("plan_id", type_=Plan.id.type))
+    )
+
+
+# built once: constructing and cache-keying this statement per request cost more CPU than running it
+_REQUEST_ROWS = _request_rows_statement()
+
+
+def _request_rows(
+    session: Session, body: BookingCreate, holder: uuid.UUID, now: dt.datetime
+) -> BookingRequestRows:
+    """The plan, its library, the seat asked for (none for a zone), the holder's active bookings
+    there and no-shows within the library's window: one statement instead of five (the booking path
+    is bound by round trips)."""
+    params = {"plan_id": body.plan_id, "seat_id": body.seat_id, "holder": holder, "now": now}
+    row = session.execute(_REQUEST_ROWS, params).first()
+    if row is None:
+        return BookingRequestRows(None, None, None, 0, [])
+    plan, library, seat, active_count, times = row
+    for record in (library, seat):
+        if record is not None:
+            _pin(session, record)
+    return BookingRequestRows(plan, library, seat, int(active_count or 0), list(times or []))
+
+
 def create_booking(session: Session, actor: Actor, body: BookingCreate, now: dt.datetime) -> Booking:
-    plan = active_plan(session, body.plan_id)
-    library = load_library(session, plan.library_id)
+    rows = _request_rows(session, body, body.user_id or actor.user_id, now)
+    if rows.plan is None or not rows.plan.active:
+        raise _error(422, "unknown_plan", "no active plan with that id")
+    plan, library = rows.plan, rows.library
+    if library is None:
+        raise _error(404, "not_found", "library not found")
     if library.status != "active":
         raise _error(409, "library_inactive", "this library is not taking bookings")
     holder = holder_for(actor, body.user_id, library)
     slot = slot_for(plan.kind, library, body.start, body.end, body.date)
     check_slot(library, slot, now)
     if not actor.staff_of(library.tenant_id):  # staff may book for a blocked student on purpose
-        check_no_show_block(session, library, holder, now)
-    _check_active_limit(session, library, holder, now)
-    candidates = candidate_seats(session, library, body.seat_id, body.zone_id, slot)
+        _check_no_shows(library, rows.no_show_times, now)
+    _check_active_limit(library, rows.active_bookings)
+    if body.seat_id is not None:
+        candidates = [_checked_seat(rows.seat, library)]
+    else:
+        candidates = candidate_seats(session, library, None, body.zone_id, slot)
+    if len(candidates) == 1:
+        return _create_on_one_seat(session, library, candidates[0], plan, slot, holder, actor, now, body)
     for seat in candidates[:MAX_SEAT_ATTEMPTS]:
         booking = new_booking(library, seat, plan, slot, holder, actor, now)
         if insert_booking(session, booking):
-            if booking.status == BookingStatus.CONFIRMED:
-                outbox.enqueue_booking_event(session, booking, EventKind.BOOKING_CONFIRMED, now)
-            session.commit()
-            return booking
+            return _confirm_created(session, booking, now)
     raise conflict_error(session, library, candidates[0] if candidates else None, slot, body.zone_id)
+
+
+def _create_on_one_seat(
+    session: Session,
+    library: LibraryRecord,
+    seat: SeatRecord,
+    plan: Plan,
+    slot: Slot,
+    holder: uuid.UUID,
+    actor: Actor,
+    now: dt.datetime,
+    body: BookingCreate,
+) -> Booking:
+    """With one seat to try, the transaction itself replaces the savepoint: nothing was written
+    before the insert, so on a conflict the whole transaction is rolled back (two round trips less)."""
+    booking = new_booking(library, seat, plan, slot, holder, actor, now)
+    session.add(booking)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        session.rollback()
+        if _sqlstate(exc) == EXCLUSION_VIOLATION:
+            raise conflict_error(session, library, seat, slot, body.zone_id) from exc
+        if _sqlstate(exc) == FOREIGN_KEY_VIOLATION:
+            raise _error(422, "unknown_user", "no account with that user id") from exc
+        raise
+    return _confirm_created(session, booking, now)
+
+
+def _confirm_created(session: Session, booking: Booking, now: dt.datetime) -> Booking:
+    if booking.status == BookingStatus.CONFIRMED:
+        # rows built from the booking just inserted under the same scope pass the outbox's checks
+        # whenever the booking's did: no savepoint; a failure here is a bug and fails the request
+        outbox.enqueue_booking_event(session, booking, EventKind.BOOKING_CONFIRMED, now, savepoint=False)
+    session.commit()
+    return booking
 
 
 def candidate_seats(

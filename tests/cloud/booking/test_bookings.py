@@ -262,6 +262,16 @@ async def test_staff_books_for_a_student_and_student_sees_it_in_history(
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_cursor"
 
 
+async def test_staff_booking_for_an_unknown_account_is_a_422_and_leaves_the_seat_free(
+    cloud_client: httpx.AsyncClient, setup_library: LibrarySetup, student: Any, staff: Any
+) -> None:
+    body = hourly(setup_library, "A3", slot(2, "14:00", "15:00"))
+    unknown = await _book(cloud_client, staff, {**body, "user_id": new_id()})
+    assert unknown.status_code == 422 and unknown.json()["error"]["code"] == "unknown_user"
+    response = await _book(cloud_client, staff, {**body, "user_id": str(student.id)})
+    assert response.status_code == 201, response.text
+
+
 async def test_other_students_and_tenants_cannot_see_a_booking(
     cloud_client: httpx.AsyncClient, setup_library: LibrarySetup, student: Any, make_account: Any
 ) -> None:
