@@ -66,7 +66,11 @@ def _quiet_uvicorn(app: Any, host: str, port: int) -> Any:
         def capture_signals(self) -> Iterator[None]:  # the demo owns Ctrl-C
             yield
 
-    return Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
+    # no per-message deflate: each small live event was compressed once per socket (see cloud/cli.py)
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", lifespan="on", ws_per_message_deflate=False
+    )
+    return Server(config)
 
 
 @contextlib.asynccontextmanager
