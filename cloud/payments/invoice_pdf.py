@@ -7,6 +7,10 @@ otherwise the built-in Helvetica with the ISO code ("INR 1,234.00") and Latin-1 
 
 from __future__ import annotations
 
+import functools
+import logging
+import os
+import tempfile
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -15,6 +19,8 @@ from zoneinfo import ZoneInfo
 from babel import Locale
 from babel.dates import format_date
 from babel.numbers import format_currency, format_percent, get_currency_precision
+from fontTools import subset
+from fontTools.ttLib import TTFont
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
@@ -24,6 +30,7 @@ from cloud.payments.schemas import InvoiceData, InvoiceParty
 FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"))
 PAGE_WIDTH_MM = 186.0  # A4 minus 12 mm margins
 ROW_MM = 6.0
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -42,8 +49,49 @@ def find_unicode_fonts() -> InvoiceFonts:
     for directory in FONT_DIRS:
         regular, bold = directory / "DejaVuSans.ttf", directory / "DejaVuSans-Bold.ttf"
         if regular.is_file() and bold.is_file():
-            return InvoiceFonts(regular, bold)
+            return InvoiceFonts(compact_font(regular), compact_font(bold))
     return InvoiceFonts(None, None)
+
+
+# What an invoice's text can hold: Latin with its extensions, Greek, Cyrillic, punctuation, currency
+# signs (the rupee is U+20B9) and letter-like symbols. DejaVu has about 6,000 glyphs; fpdf2 parsed all
+# of them for every PDF (half of an invoice's render time).
+INVOICE_CODEPOINTS = (
+    (0x20, 0x24F), (0x370, 0x4FF), (0x1E00, 0x1EFF), (0x2000, 0x206F), (0x20A0, 0x20CF), (0x2100, 0x214F),
+)  # fmt: skip
+_COMPACT_VERSION = 1  # bump when INVOICE_CODEPOINTS changes: the cached files are named after it
+
+
+@functools.cache
+def compact_font(source: Path) -> Path:
+    """`source` cut to INVOICE_CODEPOINTS, made once per machine and font file (then read from the
+    cache directory) and once per process (then remembered)."""
+    stat = source.stat()
+    cache = Path(tempfile.gettempdir()) / "studyspot-fonts"
+    target = cache / f"{source.stem}-{stat.st_size}-{int(stat.st_mtime)}-v{_COMPACT_VERSION}.ttf"
+    if target.is_file():
+        return target
+    try:
+        _write_compact_font(source, cache, target)
+    except OSError as exc:  # an unwritable temp directory costs speed, never the invoice
+        log.warning("invoice font %s not cut to size, using it whole: %s", source, exc)
+        return source
+    return target
+
+
+def _write_compact_font(source: Path, cache: Path, target: Path) -> None:
+    font = TTFont(str(source), recalcTimestamp=False)  # the same bytes every time: deterministic PDFs
+    options = subset.Options()
+    options.name_IDs, options.layout_features, options.notdef_outline = ["*"], ["*"], True
+    options.drop_tables = [*options.drop_tables, "FFTM"]  # FontForge's timestamps: not needed
+    subsetter = subset.Subsetter(options)
+    subsetter.populate(unicodes=[c for low, high in INVOICE_CODEPOINTS for c in range(low, high + 1)])
+    subsetter.subset(font)
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=cache, suffix=".part", delete=False) as part:
+        font.save(part)
+    os.chmod(part.name, 0o644)
+    os.replace(part.name, target)  # another process may be writing the same file: last rename wins
 
 
 def render_invoice_pdf(invoice: InvoiceData, fonts: InvoiceFonts | None = None) -> bytes:

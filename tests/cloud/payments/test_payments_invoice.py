@@ -4,18 +4,28 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import tempfile
+from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 from babel.numbers import format_currency
+from fontTools.ttLib import TTFont
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 from pypdf import PdfReader
 
 from cloud.payments.gst import compute_totals, tax_on
-from cloud.payments.invoice_pdf import InvoiceFonts, find_unicode_fonts, render_invoice_pdf
+from cloud.payments.invoice_pdf import (
+    FONT_DIRS,
+    InvoiceFonts,
+    compact_font,
+    find_unicode_fonts,
+    render_invoice_pdf,
+)
 from cloud.payments.schemas import InvoiceData, InvoiceLine, InvoiceParty, gstin_check_character
 
 KARNATAKA_GSTIN = "29AAGCB7383J1Z4"
@@ -140,6 +150,40 @@ def test_rendering_is_deterministic() -> None:
 
 def test_this_machine_has_the_unicode_font() -> None:
     assert find_unicode_fonts().unicode
+
+
+@pytest.fixture
+def font_cache_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The temp directory (where the cut fonts are cached) is `tmp_path` for the test; the process's
+    remembered cut fonts are forgotten before and after, so no other test sees a deleted file."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    compact_font.cache_clear()
+    yield tmp_path
+    compact_font.cache_clear()
+
+
+def _dejavu() -> Path:
+    return next(d / "DejaVuSans.ttf" for d in FONT_DIRS if (d / "DejaVuSans.ttf").is_file())
+
+
+def test_the_invoice_font_is_cut_to_invoice_text_once_and_keeps_every_glyph_it_needs(
+    font_cache_in: Path,
+) -> None:
+    whole = _dejavu()
+    cut = compact_font(whole)
+    assert cut.parent == font_cache_in / "studyspot-fonts" and cut.stat().st_size < whole.stat().st_size / 3
+    cmap = TTFont(str(cut)).getBestCmap()
+    assert all(ord(char) in cmap for char in "₹ Zoë Łukasz Šťastný Ωmega Москва “quoted” \u2013 №")
+    compact_font.cache_clear()
+    written = cut.stat().st_mtime_ns
+    assert compact_font(whole) == cut and cut.stat().st_mtime_ns == written  # read from the cache dir
+    text = pdf_text(render_invoice_pdf(invoice(customer=customer(name="Zoë Łukasz"))))
+    assert "Zoë Łukasz" in text and "₹" in text
+
+
+def test_an_unwritable_font_cache_falls_back_to_the_whole_font(font_cache_in: Path) -> None:
+    (font_cache_in / "studyspot-fonts").write_text("a file where the cache directory should be")
+    assert compact_font(_dejavu()) == _dejavu()
 
 
 @pytest.mark.parametrize(
