@@ -19,7 +19,7 @@ from cloud.notifications.kinds import ChannelKind
 from cloud.notifications.models import OutboxRecord
 from cloud.notifications.worker import OutboxWorker
 from tests.cloud.booking.conftest import build_library
-from tests.cloud.booking.helpers import hourly, local_day, now_slot, slot
+from tests.cloud.booking.helpers import ALL_DAY, hourly, local_day, now_slot, slot
 from tests.cloud.outbox.conftest import Inbox, email_channel
 
 
@@ -102,7 +102,8 @@ async def test_waitlist_offer_and_no_show_release_queue_their_messages(
     cloud_app: FastAPI, cloud_client: httpx.AsyncClient, make_account: Any, owner_session: Session
 ) -> None:
     owner = await make_account(Role.LIBRARY_OWNER)
-    setup = await build_library(cloud_client, owner)
+    # open around the clock: the no-show part books the coming hour, whatever the time of day
+    setup = await build_library(cloud_client, owner, extra={"opening_hours": ALL_DAY})
     day, day_pass = local_day(2).isoformat(), setup.plans["Day pass"]["id"]
     bookings = []
     for seat in setup.seats:
