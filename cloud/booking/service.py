@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, select, text, update
+from sqlalchemy import ColumnElement, Select, bindparam, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -223,17 +223,20 @@ def active_booking_count(
 ) -> int:
     """Held, confirmed or checked-in bookings of the student at the library that are not over yet."""
     count = session.scalar(
-        select(func.count())
-        .select_from(Booking)
-        .where(
-            Booking.user_id == user_id,
-            Booking.library_id == library.id,
-            Booking.kind != "subscription",
-            Booking.status.in_([s.value for s in ACTIVE_STATUSES]),
-            func.upper(Booking.during) > now,
-        )
+        select(func.count()).select_from(Booking).where(*_counts_as_active(user_id, library.id, now))
     )
     return int(count or 0)
+
+
+def _counts_as_active(user_id: Any, library_id: Any, now: Any) -> tuple[ColumnElement[bool], ...]:
+    """The bookings `max_active_bookings` limits (values or SQL expressions for the three inputs)."""
+    return (
+        Booking.user_id == user_id,
+        Booking.library_id == library_id,
+        Booking.kind != "subscription",
+        Booking.status.in_([s.value for s in ACTIVE_STATUSES]),
+        func.upper(Booking.during) > now,
+    )
 
 
 def _check_active_limit(library: LibraryRecord, active: int) -> None:
@@ -309,12 +312,7 @@ def _request_rows_statement() -> Select[Any]:
     active = (
         select(func.count())
         .select_from(Booking)
-        .where(
-            *mine_here,
-            Booking.kind != "subscription",
-            Booking.status.in_([s.value for s in ACTIVE_STATUSES]),
-            func.upper(Booking.during) > bindparam("now"),
-        )
+        .where(*_counts_as_active(bindparam("holder"), LibraryRecord.id, bindparam("now")))
         .correlate(LibraryRecord)
         .scalar_subquery()
     )
@@ -406,11 +404,8 @@ def _create_on_one_seat(
         session.flush()
     except IntegrityError as exc:
         session.rollback()
-        if _sqlstate(exc) == EXCLUSION_VIOLATION:
-            raise conflict_error(session, library, seat, slot, body.zone_id) from exc
-        if _sqlstate(exc) == FOREIGN_KEY_VIOLATION:
-            raise _error(422, "unknown_user", "no account with that user id") from exc
-        raise
+        _raise_unless_seat_taken(exc)
+        raise conflict_error(session, library, seat, slot, body.zone_id) from exc
     return _confirm_created(session, booking, now)
 
 
@@ -480,12 +475,19 @@ def insert_booking(session: Session, booking: Booking) -> bool:
         with session.begin_nested():
             session.add(booking)
     except IntegrityError as exc:
-        if _sqlstate(exc) == EXCLUSION_VIOLATION:
-            return False
-        if _sqlstate(exc) == FOREIGN_KEY_VIOLATION:
-            raise _error(422, "unknown_user", "no account with that user id") from exc
-        raise
+        _raise_unless_seat_taken(exc)
+        return False
     return True
+
+
+def _raise_unless_seat_taken(exc: IntegrityError) -> None:
+    """A booking insert's IntegrityError: returns when the seat is taken then (the exclusion
+    constraint), 422 for an unknown holder, anything else re-raised."""
+    if _sqlstate(exc) == EXCLUSION_VIOLATION:
+        return
+    if _sqlstate(exc) == FOREIGN_KEY_VIOLATION:
+        raise _error(422, "unknown_user", "no account with that user id") from exc
+    raise exc
 
 
 def conflict_error(
