@@ -28,8 +28,9 @@ from edge.devices import (
 from edge.doors import DoorService
 from edge.events import EventBus
 from edge.gpio import GpioDoor
+from edge.local_link import LocalLink
 from edge.memory import return_large_frees_to_the_system
-from edge.mqtt import IncomingMessage, MqttLink
+from edge.mqtt import AgentLink, IncomingMessage, MqttLink
 from edge.rules import RulesEngine
 from edge.store import Store, utcnow
 from edge.sync import SyncClient, SyncSettings
@@ -65,7 +66,7 @@ class Agent:
         self.config = config
         self.store: Store | None = None
         self.broker: EmbeddedBroker | None = None
-        self.link: MqttLink | None = None
+        self.link: AgentLink | None = None
         self.directory: DeviceDirectory | None = None
         self.doors: DoorService | None = None
         self.rules: RulesEngine | None = None
@@ -120,14 +121,7 @@ class Agent:
         )
         if config.gpio.enabled:
             self._start_gpio()
-        self.link = MqttLink(
-            host=self.mqtt_host,
-            port=self.mqtt_port,
-            username=username,
-            password=password,
-            subscriptions=["#"],
-            handler=self.handle_message,
-        )
+        self.link = self._link(username, password)
         self.link.start()
         await self.link.wait_connected()
         self._tasks.append(asyncio.create_task(self._ticker(), name="rules-ticker"))
@@ -221,6 +215,25 @@ class Agent:
         self.mqtt_port = self.broker.bound_port()
         self.mqtt_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
         return config.agent_username, password
+
+    def _link(self, username: str | None, password: str | None) -> AgentLink:
+        """In-process to the embedded broker (no MQTT encode, socket and decode in this process for
+        each message, both ways); over TCP to an external one."""
+        if self.broker is not None:
+            return LocalLink(
+                self.broker,
+                username=self.config.agent_username,
+                subscriptions=["#"],
+                handler=self.handle_message,
+            )
+        return MqttLink(
+            host=self.mqtt_host,
+            port=self.mqtt_port,
+            username=username,
+            password=password,
+            subscriptions=["#"],
+            handler=self.handle_message,
+        )
 
     async def _device_flooded(self, username: str) -> None:
         if self.events is None:
