@@ -1,7 +1,8 @@
 """The embedded amqtt broker: per-device hashed credentials and per-device topic ACLs.
 
 Anonymous access is off. A client is admitted only if it presents a known username AND a password
-that verifies against the stored argon2 hash (or is the agent's own internal client). A device may
+that verifies against the stored argon2 hash (or is the agent's login, which tools and observers
+may use over TCP; the agent itself is attached in-process, see `edge.local_link`). A device may
 publish only under its own `topic_prefix` and subscribe only to its own command topics.
 
 A device publishing more than `FloodLimit.messages_per_second` on average over a 10 s sliding window
