@@ -46,6 +46,9 @@ TICK_SECONDS = 5.0
 STORE_FULL_ALERT_SECONDS = 60.0
 URGENT_EVENT_KINDS = frozenset({"checkin", "checkout", "alert", "sale"})
 TELEMETRY_HORIZON = timedelta(days=7)
+# Device state messages are held and committed together this long after the first (a burst of
+# readings in one commit); other readers in this process see them at once (`Store.db`).
+DEVICE_WRITES_SECONDS = 0.05
 
 
 def _quiet_server_class() -> Any:
@@ -83,6 +86,7 @@ class Agent:
         self._kiosk: Any = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopping = asyncio.Event()
+        self._device_writes_timer: asyncio.TimerHandle | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -131,6 +135,9 @@ class Agent:
         log.info("agent started for library %s", config.library_id)
 
     async def stop(self) -> None:
+        if self._device_writes_timer is not None:
+            self._device_writes_timer.cancel()
+            self._device_writes_timer = None
         if self.sync is not None:
             await self.sync.stop()
             self.sync = None
@@ -150,7 +157,7 @@ class Agent:
         if self.gpio_door is not None:
             self.gpio_door.close()
         if self.store is not None:
-            self.store.close()
+            self.store.close()  # commits the device writes still held
             self.store = None
         log.info("agent stopped")
 
@@ -430,10 +437,39 @@ class Agent:
         try:
             reading = parse_number(text) if message.component == Component.SENSOR else None
         except MessageRejected:
-            self.store.record_device_state(device.id, role, text, now, seen=live, reading=None)
+            self._record_device_state(device.id, role, text, now, live, None)
             raise
-        self.store.record_device_state(device.id, role, text, now, seen=live, reading=reading)
+        self._record_device_state(device.id, role, text, now, live, reading)
         return text, reading
+
+    def _record_device_state(
+        self, device_id: str, role: str, text: str, now: datetime, live: bool, reading: float | None
+    ) -> None:
+        """Held for the next commit of device writes; while the disk is full, written at once (so
+        that a write that succeeds again ends the full state)."""
+        assert self.store is not None
+        hold = self.store_full_since is None
+        self.store.record_device_state(device_id, role, text, now, seen=live, reading=reading, hold=hold)
+        if hold:
+            self._commit_device_writes_soon()
+
+    def _commit_device_writes_soon(self) -> None:
+        if self._device_writes_timer is None:
+            loop = asyncio.get_running_loop()
+            self._device_writes_timer = loop.call_later(DEVICE_WRITES_SECONDS, self._commit_device_writes)
+
+    def _commit_device_writes(self) -> None:
+        self._device_writes_timer = None
+        if self.store is None:
+            return
+        try:
+            self.store.commit_held_device_writes()
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_FULL:
+                log.exception("held device writes lost")
+                return
+            task = asyncio.create_task(self._store_full("device state messages"))
+            self._tasks.append(task)
 
     async def _on_state(
         self, message: DeviceMessage, role: str, text: str, live: bool, reading: float | None
