@@ -3,7 +3,9 @@ and after waves of device reconnects.
 
 The agent runs as its own process (`studyspot edge run`) so its RSS is its own. Simulated sensors
 publish readings (QoS 1) as fast as the broker acknowledges them; the agent's rate is the number of
-readings its store has counted divided by the time until the last one was counted.
+readings its store has counted divided by the time until the last one was counted. With amqtt the
+broker shares the agent's process (and CPU); the agent itself is attached to it in-process, while
+with Mosquitto it is a TCP client. The agent's CPU per 1,000 readings is the figure load moves least.
 """
 
 from __future__ import annotations
