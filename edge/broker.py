@@ -181,9 +181,12 @@ class DeviceTopicPlugin(BaseTopicPlugin):
     async def topic_filtering(
         self, *, session: Session | None = None, topic: str | None = None, action: Action | None = None
     ) -> bool | None:
-        authority: CredentialAuthority = self.config.authority
         if session is None or topic is None or action is None:
             return False
+        return self.decide(self.config.authority, session, topic, action)
+
+    @staticmethod
+    def decide(authority: CredentialAuthority, session: Session, topic: str, action: Action) -> bool:
         allowed = authority.allows(session.username, topic, action)
         if not allowed and action != Action.RECEIVE:
             log.warning("mqtt %s refused on %s for %s", action, topic, session.username)
@@ -320,6 +323,11 @@ class ConfinedBroker(Broker):
 
     def _matches_any(self, topic: str, filters: list[str]) -> bool:
         return any(self._matches(topic, topic_filter) for topic_filter in filters)
+
+    async def _topic_filtering(self, session: Session, topic: str, action: Action) -> bool:
+        """The decision `DeviceTopicPlugin` gives, asked directly: amqtt's plugin manager wraps every
+        check (each PUBLISH, and each receiver of it) in a task of its own, a loop hop apiece."""
+        return DeviceTopicPlugin.decide(self._authority, session, topic, action)
 
     async def _handle_message_delivery(
         self, client_session: Session, handler: Any, wait_deliver: asyncio.Future[Any]
