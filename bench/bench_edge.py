@@ -1,7 +1,10 @@
 """Edge: QR scan → UNLOCK on the lock's command topic through the real broker, and ingest rate.
 
 A simulated door publishes each scan as its ESPHome text_sensor would; the clock stops when the
-same simulated door receives UNLOCK. Every scan carries a fresh pass (anti-passback is on).
+same simulated door receives UNLOCK. Every scan carries a fresh pass (anti-passback is on). The
+door talks MQTT over TCP to either broker; the agent is attached to its embedded amqtt in-process
+(`edge.local_link`) and is a TCP client of Mosquitto. The check-in's fsync (synchronous=FULL,
+before the door command) is most of the time on a quiet machine, so the disk shows in these figures.
 """
 
 from __future__ import annotations

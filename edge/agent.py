@@ -28,8 +28,9 @@ from edge.devices import (
 from edge.doors import DoorService
 from edge.events import EventBus
 from edge.gpio import GpioDoor
+from edge.local_link import LocalLink
 from edge.memory import return_large_frees_to_the_system
-from edge.mqtt import IncomingMessage, MqttLink
+from edge.mqtt import AgentLink, IncomingMessage, MqttLink
 from edge.rules import RulesEngine
 from edge.store import Store, utcnow
 from edge.sync import SyncClient, SyncSettings
@@ -45,6 +46,9 @@ TICK_SECONDS = 5.0
 STORE_FULL_ALERT_SECONDS = 60.0
 URGENT_EVENT_KINDS = frozenset({"checkin", "checkout", "alert", "sale"})
 TELEMETRY_HORIZON = timedelta(days=7)
+# Device state messages are held and committed together this long after the first (a burst of
+# readings in one commit); other readers in this process see them at once (`Store.db`).
+DEVICE_WRITES_SECONDS = 0.05
 
 
 def _quiet_server_class() -> Any:
@@ -65,7 +69,7 @@ class Agent:
         self.config = config
         self.store: Store | None = None
         self.broker: EmbeddedBroker | None = None
-        self.link: MqttLink | None = None
+        self.link: AgentLink | None = None
         self.directory: DeviceDirectory | None = None
         self.doors: DoorService | None = None
         self.rules: RulesEngine | None = None
@@ -82,6 +86,7 @@ class Agent:
         self._kiosk: Any = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopping = asyncio.Event()
+        self._device_writes_timer: asyncio.TimerHandle | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -120,14 +125,7 @@ class Agent:
         )
         if config.gpio.enabled:
             self._start_gpio()
-        self.link = MqttLink(
-            host=self.mqtt_host,
-            port=self.mqtt_port,
-            username=username,
-            password=password,
-            subscriptions=["#"],
-            handler=self.handle_message,
-        )
+        self.link = self._link(username, password)
         self.link.start()
         await self.link.wait_connected()
         self._tasks.append(asyncio.create_task(self._ticker(), name="rules-ticker"))
@@ -137,6 +135,9 @@ class Agent:
         log.info("agent started for library %s", config.library_id)
 
     async def stop(self) -> None:
+        if self._device_writes_timer is not None:
+            self._device_writes_timer.cancel()
+            self._device_writes_timer = None
         if self.sync is not None:
             await self.sync.stop()
             self.sync = None
@@ -156,7 +157,7 @@ class Agent:
         if self.gpio_door is not None:
             self.gpio_door.close()
         if self.store is not None:
-            self.store.close()
+            self.store.close()  # commits the device writes still held
             self.store = None
         log.info("agent stopped")
 
@@ -221,6 +222,25 @@ class Agent:
         self.mqtt_port = self.broker.bound_port()
         self.mqtt_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
         return config.agent_username, password
+
+    def _link(self, username: str | None, password: str | None) -> AgentLink:
+        """In-process to the embedded broker (no MQTT encode, socket and decode in this process for
+        each message, both ways); over TCP to an external one."""
+        if self.broker is not None:
+            return LocalLink(
+                self.broker,
+                username=self.config.agent_username,
+                subscriptions=["#"],
+                handler=self.handle_message,
+            )
+        return MqttLink(
+            host=self.mqtt_host,
+            port=self.mqtt_port,
+            username=username,
+            password=password,
+            subscriptions=["#"],
+            handler=self.handle_message,
+        )
 
     async def _device_flooded(self, username: str) -> None:
         if self.events is None:
@@ -417,10 +437,39 @@ class Agent:
         try:
             reading = parse_number(text) if message.component == Component.SENSOR else None
         except MessageRejected:
-            self.store.record_device_state(device.id, role, text, now, seen=live, reading=None)
+            self._record_device_state(device.id, role, text, now, live, None)
             raise
-        self.store.record_device_state(device.id, role, text, now, seen=live, reading=reading)
+        self._record_device_state(device.id, role, text, now, live, reading)
         return text, reading
+
+    def _record_device_state(
+        self, device_id: str, role: str, text: str, now: datetime, live: bool, reading: float | None
+    ) -> None:
+        """Held for the next commit of device writes; while the disk is full, written at once (so
+        that a write that succeeds again ends the full state)."""
+        assert self.store is not None
+        hold = self.store_full_since is None
+        self.store.record_device_state(device_id, role, text, now, seen=live, reading=reading, hold=hold)
+        if hold:
+            self._commit_device_writes_soon()
+
+    def _commit_device_writes_soon(self) -> None:
+        if self._device_writes_timer is None:
+            loop = asyncio.get_running_loop()
+            self._device_writes_timer = loop.call_later(DEVICE_WRITES_SECONDS, self._commit_device_writes)
+
+    def _commit_device_writes(self) -> None:
+        self._device_writes_timer = None
+        if self.store is None:
+            return
+        try:
+            self.store.commit_held_device_writes()
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_FULL:
+                log.exception("held device writes lost")
+                return
+            task = asyncio.create_task(self._store_full("device state messages"))
+            self._tasks.append(task)
 
     async def _on_state(
         self, message: DeviceMessage, role: str, text: str, live: bool, reading: float | None

@@ -1,7 +1,8 @@
 """The embedded amqtt broker: per-device hashed credentials and per-device topic ACLs.
 
 Anonymous access is off. A client is admitted only if it presents a known username AND a password
-that verifies against the stored argon2 hash (or is the agent's own internal client). A device may
+that verifies against the stored argon2 hash (or is the agent's login, which tools and observers
+may use over TCP; the agent itself is attached in-process, see `edge.local_link`). A device may
 publish only under its own `topic_prefix` and subscribe only to its own command topics.
 
 A device publishing more than `FloodLimit.messages_per_second` on average over a 10 s sliding window
@@ -25,7 +26,7 @@ from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from amqtt.broker import Broker
 from amqtt.contexts import Action
@@ -180,9 +181,12 @@ class DeviceTopicPlugin(BaseTopicPlugin):
     async def topic_filtering(
         self, *, session: Session | None = None, topic: str | None = None, action: Action | None = None
     ) -> bool | None:
-        authority: CredentialAuthority = self.config.authority
         if session is None or topic is None or action is None:
             return False
+        return self.decide(self.config.authority, session, topic, action)
+
+    @staticmethod
+    def decide(authority: CredentialAuthority, session: Session, topic: str, action: Action) -> bool:
         allowed = authority.allows(session.username, topic, action)
         if not allowed and action != Action.RECEIVE:
             log.warning("mqtt %s refused on %s for %s", action, topic, session.username)
@@ -258,6 +262,16 @@ class ClientRateLimiter:
         return self.limiter.hit(self.item, "mqtt", username)
 
 
+class LocalSubscriber(Protocol):
+    """A subscriber inside the broker's process (the agent's `LocalLink`): messages reach it as
+    calls, never as MQTT packets."""
+
+    filters: list[str]
+    session: Session  # stands for it as the source of what it publishes
+
+    def deliver(self, topic: str, data: bytes, *, retain: bool) -> None: ...
+
+
 class ConfinedBroker(Broker):
     """amqtt's Broker with two of its 0.12.1 leaks closed.
 
@@ -282,6 +296,38 @@ class ConfinedBroker(Broker):
         self._rate = ClientRateLimiter(flood_limit or FloodLimit())
         self._on_flood = on_flood
         self._flood_tasks: set[asyncio.Task[None]] = set()
+        self._local: LocalSubscriber | None = None
+
+    def attach_local(self, subscriber: LocalSubscriber) -> None:
+        """Deliver to `subscriber` every message its filters match, starting with the retained ones
+        (as a connecting client's subscription gets them, flagged retained)."""
+        self._local = subscriber
+        for topic, retained in self._retained_messages.items():
+            if self._matches_any(topic, subscriber.filters):
+                subscriber.deliver(topic, bytes(retained.data), retain=True)
+
+    def detach_local(self, subscriber: LocalSubscriber) -> None:
+        if self._local is subscriber:
+            self._local = None
+
+    async def publish_local(
+        self, source: Session, topic: str, data: bytes, *, qos: int, retain: bool
+    ) -> None:
+        """A PUBLISH from the local subscriber, handled as `_handle_message_delivery` handles one read
+        from a socket: the same topic checks, broadcast (ACL per receiver) and retained store."""
+        if not topic or "#" in topic or "+" in topic or topic.startswith("$"):
+            raise ValueError(f"cannot publish to {topic!r}")
+        await self._broadcast_message(source, topic, data)
+        if retain:
+            await self.retain_message(source, topic, data, qos)
+
+    def _matches_any(self, topic: str, filters: list[str]) -> bool:
+        return any(self._matches(topic, topic_filter) for topic_filter in filters)
+
+    async def _topic_filtering(self, session: Session, topic: str, action: Action) -> bool:
+        """The decision `DeviceTopicPlugin` gives, asked directly: amqtt's plugin manager wraps every
+        check (each PUBLISH, and each receiver of it) in a task of its own, a loop hop apiece."""
+        return DeviceTopicPlugin.decide(self._authority, session, topic, action)
 
     async def _handle_message_delivery(
         self, client_session: Session, handler: Any, wait_deliver: asyncio.Future[Any]
@@ -298,9 +344,13 @@ class ConfinedBroker(Broker):
     async def _run_broadcast(self, running_tasks: deque[asyncio.Task[Any]]) -> None:
         """amqtt 0.12.1's `_run_broadcast`, less two per-message costs: a message the agent published
         is not echoed back to the agent's own session (it ignores its commands and events; MQTT 5
-        calls this no-local), and no debug text is formatted for every filter and every receiver."""
+        calls this no-local), and no debug text is formatted for every filter and every receiver.
+        The local subscriber, if any, gets what it did not publish itself, before the sockets do."""
         broadcast = await self._broadcast_queue.get()
         topic, source = broadcast["topic"], broadcast["session"]
+        local = self._local
+        if local is not None and source is not local.session and self._matches_any(topic, local.filters):
+            local.deliver(topic, bytes(broadcast["data"] or b""), retain=False)
         no_local = source is not None and self._authority.is_agent(source.username)
         for topic_filter, subscriptions in self._subscriptions.items():
             if not self._matches(topic, topic_filter):
@@ -400,7 +450,7 @@ class EmbeddedBroker:
         self.authority = authority
         self.flood_limit = flood_limit or FloodLimit()
         self.on_flood = on_flood
-        self._broker: Broker | None = None
+        self._broker: ConfinedBroker | None = None
 
     def _config(self) -> dict[str, Any]:
         listeners: dict[str, Any] = {
@@ -423,6 +473,12 @@ class EmbeddedBroker:
     @property
     def running(self) -> bool:
         return self._broker is not None and self._broker.transitions.state == "started"
+
+    @property
+    def confined(self) -> ConfinedBroker:
+        if self._broker is None or not self.running:
+            raise RuntimeError("broker not started")
+        return self._broker
 
     def bound_port(self, listener: str = "default") -> int:
         """The port actually listened on (differs from the config when it asked for port 0)."""
@@ -452,6 +508,7 @@ __all__ = [
     "DeviceTopicPlugin",
     "EmbeddedBroker",
     "FloodLimit",
+    "LocalSubscriber",
     "device_may_publish",
     "device_may_subscribe",
 ]

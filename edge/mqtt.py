@@ -17,8 +17,9 @@ import logging
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import aiomqtt
 
@@ -57,7 +58,52 @@ class NotConnected(RuntimeError):
     """Publishing while the broker is unreachable (the caller decides whether that matters)."""
 
 
-class MqttLink:
+class AgentLink(Protocol):
+    """What the agent needs from its way to the broker: `MqttLink` over TCP (any broker), or
+    `edge.local_link.LocalLink` straight into the embedded amqtt broker."""
+
+    connected: asyncio.Event
+    connects: int
+
+    def start(self) -> None: ...
+
+    async def stop(self, grace: float = 3.0) -> None: ...
+
+    async def wait_connected(self, limit: float = 10.0) -> None: ...
+
+    async def publish(
+        self, topic: str, payload: str | bytes, *, qos: int = 1, retain: bool = False, hold: bool = False
+    ) -> None: ...
+
+
+class CommandHold:
+    """Device commands kept while the link is down, the latest per topic, sent on reconnect."""
+
+    def __init__(self) -> None:
+        self.held: dict[str, HeldCommand] = {}
+
+    def _hold(self, topic: str, payload: str | bytes, qos: int) -> None:
+        self.held.pop(topic, None)  # re-insert: the send order follows the latest command
+        if len(self.held) >= MAX_HELD_COMMANDS:
+            dropped = next(iter(self.held))
+            del self.held[dropped]
+            log.warning("too many held commands; dropped the oldest, for %s", dropped)
+        self.held[topic] = HeldCommand(payload, qos, time.monotonic())
+        log.warning("mqtt link down: holding %s for the reconnect", topic)
+
+    def _take_held(self) -> Iterator[tuple[str, HeldCommand]]:
+        """The held commands that are still fresh, oldest first, each removed as it is taken."""
+        now = time.monotonic()
+        while self.held:
+            topic = next(iter(self.held))
+            command = self.held.pop(topic)
+            if command.stale(now):
+                log.warning("held command for %s went stale; not sent", topic)
+                continue
+            yield topic, command
+
+
+class MqttLink(CommandHold):
     def __init__(
         self,
         *,
@@ -71,6 +117,7 @@ class MqttLink:
         min_backoff: float = 0.2,
         max_backoff: float = 10.0,
     ) -> None:
+        super().__init__()
         self.host = host
         self.port = port
         self.username = username
@@ -85,7 +132,6 @@ class MqttLink:
         self._client: aiomqtt.Client | None = None
         self._task: asyncio.Task[None] | None = None
         self._generation = 0
-        self.held: dict[str, HeldCommand] = {}
 
     def start(self) -> None:
         self._generation += 1
@@ -116,23 +162,8 @@ class MqttLink:
             return
         await client.publish(topic, payload, qos=qos, retain=retain)
 
-    def _hold(self, topic: str, payload: str | bytes, qos: int) -> None:
-        self.held.pop(topic, None)  # re-insert: the send order follows the latest command
-        if len(self.held) >= MAX_HELD_COMMANDS:
-            dropped = next(iter(self.held))
-            del self.held[dropped]
-            log.warning("too many held commands; dropped the oldest, for %s", dropped)
-        self.held[topic] = HeldCommand(payload, qos, time.monotonic())
-        log.warning("mqtt link down: holding %s for the reconnect", topic)
-
     async def _send_held(self, client: aiomqtt.Client) -> None:
-        now = time.monotonic()
-        while self.held:
-            topic = next(iter(self.held))
-            command = self.held.pop(topic)
-            if command.stale(now):
-                log.warning("held command for %s went stale; not sent", topic)
-                continue
+        for topic, command in self._take_held():
             await client.publish(topic, command.payload, qos=command.qos)
 
     async def _run(self, generation: int) -> None:

@@ -7,6 +7,7 @@ the door is told to open, and a `kill -9` at any point leaves a consistent file.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,6 +21,10 @@ import sqlite_utils
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from edge.device_writes import DeviceWrites
+
+log = logging.getLogger(__name__)
+
 # Staff PINs are short and guessable: OWASP's lower argon2id setting (19 MiB, 2 passes).
 _HASHER = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 # Device MQTT passwords are generated tokens (`secrets.token_urlsafe(18)`: 144 random bits), which
@@ -29,6 +34,10 @@ _HASHER = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 # own parameters.
 _DEVICE_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 MIN_DEVICE_PASSWORD_CHARS = 24  # token_urlsafe(18); shorter secrets would need the slow hash
+# Held device writes are committed at the latest when this many rows or this much time pile up
+# (the agent commits them sooner, on a short timer).
+MAX_HELD_DEVICE_ROWS = 1000
+MAX_HELD_DEVICE_SECONDS = 0.5
 
 
 def utcnow() -> datetime:
@@ -207,9 +216,21 @@ class Store:
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=5000")
-        self.db = sqlite_utils.Database(conn)
+        self._db = sqlite_utils.Database(conn)
+        self._held = DeviceWrites()
         self._device_writes = 0
         self.migrate()
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """The database, with held device writes committed first: whoever reads or writes through
+        it sees them, and in order."""
+        if self._held:
+            try:
+                self.commit_held_device_writes()
+            except sqlite3.Error:
+                log.exception("held device writes lost")  # readings: the devices send new ones
+        return self._db
 
     # -- schema ---------------------------------------------------------------------------------
     @property
@@ -258,7 +279,7 @@ class Store:
         self.db.execute("COMMIT")
 
     def close(self) -> None:
-        self.db.conn.close()
+        self.db.conn.close()  # `db` commits held device writes first
 
     def healthy(self) -> bool:
         try:
@@ -282,8 +303,9 @@ class Store:
     # -- devices --------------------------------------------------------------------------------
     def devices_version(self) -> tuple[int, int]:
         """Changes whenever the device registry may have changed: a registry write through this store,
-        or a commit by another connection (`studyspot edge device ...`; SQLite's data_version)."""
-        return int(self.db.execute("PRAGMA data_version").fetchone()[0]), self._device_writes
+        or a commit by another connection (`studyspot edge device ...`; SQLite's data_version).
+        Asked on every PUBLISH, it leaves held device writes held: they do not touch the registry."""
+        return int(self._db.execute("PRAGMA data_version").fetchone()[0]), self._device_writes
 
     def register_device(
         self,
@@ -394,16 +416,37 @@ class Store:
             self._upsert_state(device_id, entity, value, at)
 
     def record_device_state(
-        self, device_id: str, entity: str, value: str, at: datetime, *, seen: bool, reading: float | None
+        self,
+        device_id: str,
+        entity: str,
+        value: str,
+        at: datetime,
+        *,
+        seen: bool,
+        reading: float | None,
+        hold: bool = False,
     ) -> None:
         """A device's state message in one unsynced commit: last seen (if live), the entity's state and,
-        for a sensor, its reading in the per-minute roll-up (three commits and six pragmas before)."""
+        for a sensor, its reading in the per-minute roll-up (three commits and six pragmas before).
+        With `hold` it joins the held device writes (`commit_held_device_writes`) instead."""
+        if hold:
+            self._held.add(device_id, entity, value, iso(at), seen=seen, minute=_minute(at), reading=reading)
+            if len(self._held) >= MAX_HELD_DEVICE_ROWS or self._held.age() >= MAX_HELD_DEVICE_SECONDS:
+                self.commit_held_device_writes()
+            return
         with self._without_fsync(), self._atomic():
             if seen:
                 self._mark_seen(device_id, at)
             self._upsert_state(device_id, entity, value, at)
             if reading is not None:
                 self._upsert_reading(device_id, entity, _minute(at), reading)
+
+    def commit_held_device_writes(self) -> None:
+        """One unsynced commit of every held device write; on an error they are dropped, not retried."""
+        held = self._held.take()
+        if held:
+            with self._without_fsync(), self._atomic():
+                held.write(self._db.conn)
 
     def _upsert_state(self, device_id: str, entity: str, value: str, at: datetime) -> None:
         self.db.execute(

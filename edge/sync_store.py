@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import sqlite_utils
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.store import LIBRARY_TIMING_SETTING, Store, iso, utcnow
@@ -60,8 +61,11 @@ class SyncStore:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.db = store.db
         _create_tables(store)
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        return self.store.db  # through the store: held device writes are committed first
 
     # -- identity ---------------------------------------------------------------------------------
     def save_identity(

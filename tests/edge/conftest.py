@@ -19,7 +19,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.agent import Agent
+from edge.broker import BrokerListen, CredentialAuthority, EmbeddedBroker
 from edge.config import EdgeConfig
+from edge.devices import EnrolledDevice, enroll_device
 from edge.mosquitto import mosquitto_conf, write_mosquitto_files
 from edge.simulator import DeviceSimulator, SimDevice, register_demo_devices
 from edge.store import Store
@@ -36,6 +38,7 @@ from shared.passes import (
 from shared.topics import event_topic
 
 MOSQUITTO = "/usr/sbin/mosquitto"
+AGENT = "studyspot-agent"
 AGENT_PASSWORD = "agent-secret-for-tests"
 
 
@@ -102,6 +105,21 @@ def store(tmp_path: Path) -> Iterator[Store]:
     opened = Store(tmp_path / "edge.sqlite3")
     yield opened
     opened.close()
+
+
+@pytest.fixture
+async def broker(tmp_path: Path) -> AsyncIterator[tuple[EmbeddedBroker, dict[str, EnrolledDevice]]]:
+    """The embedded amqtt broker alone, with two enrolled doors (prefixes `lib/door-a`, `lib/door-b`)."""
+    store = Store(tmp_path / "edge.sqlite3")
+    devices = {
+        "door-a": enroll_device(store, device_id="door-a", kind="door", topic_prefix="lib/door-a"),
+        "door-b": enroll_device(store, device_id="door-b", kind="door", topic_prefix="lib/door-b"),
+    }
+    embedded = EmbeddedBroker(BrokerListen("127.0.0.1", 0), CredentialAuthority(store, AGENT, AGENT_PASSWORD))
+    await embedded.start()
+    yield embedded, devices
+    await embedded.stop()
+    store.close()
 
 
 def make_config(passes: PassFactory, data_dir: Path, **overrides: Any) -> EdgeConfig:

@@ -21,25 +21,9 @@ from edge.broker import (
     EmbeddedBroker,
     FloodLimit,
 )
-from edge.devices import EnrolledDevice, enroll_device
+from edge.devices import enroll_device
 from edge.store import Store
-from tests.edge.conftest import AGENT_PASSWORD
-
-AGENT = "studyspot-agent"
-
-
-@pytest.fixture
-async def broker(tmp_path: Path) -> AsyncIterator[tuple[EmbeddedBroker, dict[str, EnrolledDevice]]]:
-    store = Store(tmp_path / "edge.sqlite3")
-    devices = {
-        "door-a": enroll_device(store, device_id="door-a", kind="door", topic_prefix="lib/door-a"),
-        "door-b": enroll_device(store, device_id="door-b", kind="door", topic_prefix="lib/door-b"),
-    }
-    embedded = EmbeddedBroker(BrokerListen("127.0.0.1", 0), CredentialAuthority(store, AGENT, AGENT_PASSWORD))
-    await embedded.start()
-    yield embedded, devices
-    await embedded.stop()
-    store.close()
+from tests.edge.conftest import AGENT, AGENT_PASSWORD
 
 
 def client(port: int, username: str | None, password: str | None, name: str) -> aiomqtt.Client:

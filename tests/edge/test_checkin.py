@@ -7,6 +7,8 @@ import json
 
 import httpx
 
+from edge.local_link import LocalLink
+from edge.mqtt import MqttLink
 from shared.passes import generate_signing_key
 from shared.topics import LOCK, UNLOCK, Component, command_topic, event_topic
 from tests.edge.conftest import Observer, eventually
@@ -152,6 +154,7 @@ async def test_retained_scan_is_not_replayed_after_reconnect(rig_factory, passes
         await observer.wait_count(event_topic(library, "checkin"), 2)
     assert len(agent.store.checkins()) == 2
     assert agent.link.connects == 2
+    assert isinstance(agent.link, LocalLink if rig.broker_kind == "amqtt" else MqttLink)
 
 
 async def test_bad_device_messages_are_rejected_and_the_agent_keeps_working(rig_factory, passes) -> None:
