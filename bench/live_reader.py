@@ -55,6 +55,11 @@ class LiveSocket(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         stamp = time.perf_counter()
+        if not self._buffer and self.snapshot.done():
+            payload = _lone_text_payload(data)
+            if payload is not None:  # the usual event: one whole frame in one read
+                self._on_text(stamp, payload)
+                return
         self._buffer += data
         if not self.handshake.done():
             end = self._buffer.find(b"\r\n\r\n")
@@ -124,6 +129,16 @@ class LiveSocket(asyncio.Protocol):
             await asyncio.wait_for(asyncio.shield(self.closed), timeout=5)
         except TimeoutError:
             self._transport.close()
+
+
+def _lone_text_payload(data: bytes) -> bytes | None:
+    """The payload when `data` is exactly one final text frame shorter than 64 KiB, else None."""
+    if len(data) < 4 or data[0] != 0x80 | TEXT:
+        return None
+    length, start = data[1], 2
+    if length == 126:
+        length, start = (data[2] << 8) | data[3], 4
+    return data[start:] if len(data) == start + length else None
 
 
 async def open_live_socket(url: str, on_text: OnText) -> tuple[LiveSocket, bytes]:
