@@ -84,17 +84,22 @@ def _ranks_by_name_alone(q: str) -> bool:
 
 def _relevance_candidates(filters: list[str], after_cursor: bool) -> str:
     """The rows a relevance page can come from, without ranking every fuzzy match (a common word
-    matches thousands of names): every full-text match, plus the fuzzy matches nearest by word
-    similarity, read in distance order from the GiST trigram index.
+    matches thousands of names): every full-text match, and the names nearest by word similarity,
+    read in distance order from the GiST trigram index (among all names, and among the names
+    similar as a whole, `%`). The caller still applies the match condition to these.
 
     Exact for `_ranks_by_name_alone` queries. Outside the full-text matches score = a constant +
     word_similarity (pg_trgm's word_similarity is never below similarity: its best extent of the
-    name holds every trigram the two share), so a row among the best `:limit` by (score, id) is
-    among the `:limit` nearest by word similarity, or tied with the `:limit`-th of those and among
-    the lowest `:limit` ids of that tie. A small tie is read whole within the `:probe` nearest; a
-    larger one (thousands of names sharing the query's one common word) is read in id order, where
-    its rows are dense."""
-    where = " AND ".join([*filters, _FUZZY_NAME, *([_AFTER_CURSOR] if after_cursor else [])])
+    name holds every trigram the two share). A name with word_similarity at or above the `<%`
+    threshold matches, so down to there the nearest names are the best matches, in rank order:
+    a row among the best `:limit` is among the `:limit` nearest, or tied with the `:limit`-th
+    and among the lowest `:limit` ids of that tie. Below that threshold only `%` names match:
+    the `:limit` of those nearest by word similarity (and ties) are candidates too.
+    A small tie is read whole within the `:probe` nearest; a larger one (thousands of names
+    sharing the query's one common word) is read in id order, where its rows are dense. The
+    nearest names are read without the match condition so that the scan stops at the first row
+    past the tie instead of looking through every name for one more match."""
+    where = " AND ".join([*filters, *([_AFTER_CURSOR] if after_cursor else [])])
     return f"""l.id IN (
       WITH by_word AS MATERIALIZED (
         SELECT * FROM (
@@ -103,6 +108,8 @@ def _relevance_candidates(filters: list[str], after_cursor: bool) -> str:
         LIMIT :probe),
       edge AS MATERIALIZED (SELECT max(distance) AS distance, count(*) = :probe AS spills FROM by_word)
       SELECT l.id FROM libraries l WHERE {" AND ".join([*filters, _FULL_TEXT])}
+      UNION ALL (SELECT l.id FROM libraries l WHERE {where} AND lower(l.name) % :q
+                 ORDER BY :q <<-> lower(l.name) FETCH FIRST :limit ROWS WITH TIES)
       UNION ALL SELECT id FROM by_word, edge
         WHERE by_word.distance < edge.distance OR (by_word.distance = edge.distance AND NOT edge.spills)
       UNION ALL (SELECT l.id FROM libraries l WHERE (SELECT spills FROM edge) AND {where}
@@ -212,8 +219,7 @@ def _build(query: SearchQuery, sort: SearchSort, now: dt.datetime) -> tuple[str,
     if query.q:
         if sort is SearchSort.RELEVANCE and _ranks_by_name_alone(query.q):
             filters.append(_relevance_candidates(filters, bool(query.cursor)))
-        else:
-            filters.append(_MATCHES)
+        filters.append(_MATCHES)
     # rank and page first; the per-row extras (cheapest plan, open now) only for the page's rows
     sql = f"""
       SELECT page.*,
