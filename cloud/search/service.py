@@ -100,7 +100,9 @@ def _relevance_candidates(filters: list[str], after_cursor: bool) -> str:
     nearest names are read without the match condition so that the scan stops at the first row
     past the tie instead of looking through every name for one more match."""
     where = " AND ".join([*filters, *([_AFTER_CURSOR] if after_cursor else [])])
-    return f"""l.id IN (
+    # = ANY(ARRAY(...)): the candidates are read first and fetched by id; with IN the planner may
+    # instead scan every match and probe the candidates, ranking them all again
+    return f"""l.id = ANY(ARRAY(
       WITH by_word AS MATERIALIZED (
         SELECT * FROM (
           SELECT l.id, :q <<-> lower(l.name) AS distance FROM libraries l WHERE {where}
@@ -114,7 +116,7 @@ def _relevance_candidates(filters: list[str], after_cursor: bool) -> str:
         WHERE by_word.distance < edge.distance OR (by_word.distance = edge.distance AND NOT edge.spills)
       UNION ALL (SELECT l.id FROM libraries l WHERE (SELECT spills FROM edge) AND {where}
                    AND :q <<-> lower(l.name) <= (SELECT distance FROM edge)
-                 ORDER BY l.id LIMIT :limit))"""  # noqa: S608 - fragments are constants; values are bound
+                 ORDER BY l.id LIMIT :limit)))"""  # noqa: S608 - fragments are constants; values are bound
 
 
 @dataclass
