@@ -19,10 +19,10 @@ from typing import Any
 
 import httpx
 from sqlalchemy import create_engine, text
-from websockets.asyncio.client import connect
 
 from bench.cloud_rig import bench_cloud, bench_library, bench_redis, cloud_workers
 from bench.harness import BenchResult, summarize
+from bench.live_reader import LiveSocket, open_live_socket
 from cloud.app import close_app, create_app
 from cloud.config import CloudSettings
 from cloud.db import platform_scope
@@ -195,19 +195,16 @@ async def _bench_fanout(
 ) -> list[BenchResult]:
     """From sending POST /bookings to each of SOCKETS sockets receiving the 'booked' event.
 
-    One long-lived reader per socket stamps each arrival: the load generator shares the 2 cores, and
-    a task per socket per round cost it more CPU than the server spent sending."""
+    The readers share the 2 cores with the server, so each is a bare protocol that stamps a frame
+    when its bytes arrive (bench/live_reader.py); every socket's payload is checked after the round."""
     library_id = _library_of(app, seat)
     ws_base = base_url.replace("http://", "ws://")
     url = f"{ws_base}/api/v1/libraries/{library_id}/live?token={headers['Authorization'][7:]}"
-    sockets = []
     arrivals = _Arrivals()
-    readers: list[asyncio.Task[None]] = []
+    sockets: list[LiveSocket] = []
     try:
         for _ in range(SOCKETS):
-            sockets.append(await connect(url, open_timeout=30, max_queue=64))
-            await sockets[-1].recv()  # snapshot
-        readers = [asyncio.create_task(_stamp_arrivals(ws, arrivals)) for ws in sockets]
+            sockets.append((await open_live_socket(url, arrivals.arrived))[0])
         latencies: list[float] = []
         day0 = (dt.datetime.now(dt.UTC) + dt.timedelta(days=40)).replace(
             hour=0, minute=0, second=0, microsecond=0
@@ -226,12 +223,11 @@ async def _bench_fanout(
                 response = await client.post("/api/v1/bookings", json=body, headers=headers)
                 response.raise_for_status()
                 await asyncio.wait_for(arrivals.complete.wait(), timeout=60)
-                if json.loads(arrivals.last_message)["booking_id"] != response.json()["id"]:
+                received = {json.loads(payload)["booking_id"] for payload in arrivals.payloads}
+                if received != {response.json()["id"]}:
                     raise RuntimeError("the sockets received another event than the booking's")
                 latencies += [moment - sent for moment in arrivals.stamps]
     finally:
-        for reader in readers:
-            reader.cancel()
         await asyncio.gather(*(ws.close() for ws in sockets))
     median, p99 = summarize(latencies)
     return [
@@ -242,28 +238,24 @@ async def _bench_fanout(
 
 
 class _Arrivals:
-    """Arrival times of one round's event on every socket; `complete` is set when all arrived."""
+    """Arrival times and payloads of one round's event on every socket; `complete` is set when all
+    arrived."""
 
     def __init__(self) -> None:
         self.stamps: list[float] = []
+        self.payloads: list[bytes] = []
         self.expected = 0
-        self.last_message: str | bytes = ""
         self.complete = asyncio.Event()
 
     def expect(self, count: int) -> None:
-        self.stamps, self.expected = [], count
+        self.stamps, self.payloads, self.expected = [], [], count
         self.complete.clear()
 
-    def arrived(self, message: str | bytes) -> None:
-        self.stamps.append(time.perf_counter())
+    def arrived(self, stamp: float, payload: bytes) -> None:
+        self.stamps.append(stamp)
+        self.payloads.append(payload)
         if len(self.stamps) == self.expected:
-            self.last_message = message
             self.complete.set()
-
-
-async def _stamp_arrivals(ws: Any, arrivals: _Arrivals) -> None:
-    async for message in ws:
-        arrivals.arrived(message)
 
 
 def _library_of(app: Any, seat: str) -> str:

@@ -13,7 +13,8 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import AsyncIterator
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -45,52 +46,137 @@ class LiveEvent:
         return cls(seq, {**event, "seq": seq})
 
 
+SendText = Callable[[str], Coroutine[Any, Any, None]]
+
+
+class LiveSubscriber:
+    """One socket's place in its worker's fan-out. An event is sent from the loop that hands it
+    out, with no task per socket per event: the send starts at once and, as a WebSocket send does
+    when the transport takes the bytes, finishes without waiting. Only a send that has to wait (a
+    client that stopped reading) goes on in a task, and that socket's next events queue behind it.
+    Events that come before `start` (the snapshot is on its way) are held, then sent if newer."""
+
+    def __init__(self, send_text: SendText) -> None:
+        self._send_text = send_text  # must not raise for a socket that went away
+        self._after_seq: int | None = None
+        self._held: deque[LiveEvent] = deque()
+        self._waiting: asyncio.Task[None] | None = None
+
+    def deliver(self, event: LiveEvent) -> None:
+        if self._after_seq is None or self._waiting is not None or self._held:
+            self._held.append(event)
+        else:
+            self._send(event)
+
+    def start(self, after_seq: int) -> None:
+        self._after_seq = after_seq
+        self._send_held()
+
+    def stop(self) -> None:
+        self._held.clear()
+        if self._waiting is not None:
+            self._waiting.cancel()
+
+    def _send_held(self) -> None:
+        while self._held and self._waiting is None:
+            self._send(self._held.popleft())
+
+    def _send(self, event: LiveEvent) -> None:
+        assert self._after_seq is not None
+        if event.seq <= self._after_seq:
+            return
+        self._after_seq = event.seq
+        try:
+            waiting = start_eagerly(self._send_text(event.text))
+        except Exception:  # a bug in one socket's send must not stop the fan-out to the others
+            log.exception("live seat event not sent")
+            return
+        if waiting is not None:
+            self._waiting = waiting
+            waiting.add_done_callback(self._sent)
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._waiting = None
+        if task.cancelled():
+            return
+        if task.exception() is not None:
+            log.error("live seat event not sent", exc_info=task.exception())
+        self._send_held()
+
+
+def start_eagerly(coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None] | None:
+    """Run `coroutine` now up to its first wait (what Python 3.12's eager tasks do): None when it
+    finished without waiting, else the task that finishes it."""
+    try:
+        waits_on = coroutine.send(None)
+    except StopIteration:
+        return None
+    return asyncio.get_running_loop().create_task(_finish(coroutine, waits_on))
+
+
+async def _finish(coroutine: Coroutine[Any, Any, None], waits_on: Any) -> None:
+    """Drive `coroutine` on from a wait it began outside a task, as a task would: resume it once
+    the future it yielded is done (it reads the outcome itself), or at the next turn of the loop."""
+    while True:
+        try:
+            if waits_on is None:  # a bare yield: asyncio.sleep(0)
+                await asyncio.sleep(0)
+            else:
+                waits_on._asyncio_future_blocking = False
+                await asyncio.wait([waits_on])
+        except asyncio.CancelledError:
+            coroutine.close()
+            raise
+        try:
+            waits_on = coroutine.send(None)
+        except StopIteration:
+            return
+
+
 class LiveHub(Protocol):
     def publish(self, library_id: uuid.UUID, event: dict[str, Any]) -> None: ...
 
     async def current_seq(self, library_id: uuid.UUID) -> int: ...
 
-    def subscription(self, library_id: uuid.UUID) -> Any: ...
+    def subscription(self, library_id: uuid.UUID, subscriber: LiveSubscriber) -> Any: ...
 
 
 class MemoryLiveHub:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._seq: dict[uuid.UUID, int] = {}
-        self._subscribers: dict[
-            uuid.UUID, set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[LiveEvent]]]
-        ] = {}
+        self._subscribers: dict[uuid.UUID, set[tuple[asyncio.AbstractEventLoop, LiveSubscriber]]] = {}
 
     def publish(self, library_id: uuid.UUID, event: dict[str, Any]) -> None:
         with self._lock:
             seq = self._seq[library_id] = self._seq.get(library_id, 0) + 1
             targets = list(self._subscribers.get(library_id, ()))
         message = LiveEvent.numbered(seq, event)
-        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Queue[LiveEvent]]] = {}
-        for loop, queue in targets:
-            by_loop.setdefault(loop, []).append(queue)
-        for loop, queues in by_loop.items():  # one wake-up per loop, not one per socket
-            loop.call_soon_threadsafe(_deliver, queues, message)
+        by_loop: dict[asyncio.AbstractEventLoop, list[LiveSubscriber]] = {}
+        for loop, subscriber in targets:
+            by_loop.setdefault(loop, []).append(subscriber)
+        for loop, subscribers in by_loop.items():  # one wake-up per loop, not one per socket
+            loop.call_soon_threadsafe(_deliver, subscribers, message)
 
     async def current_seq(self, library_id: uuid.UUID) -> int:
         with self._lock:
             return self._seq.get(library_id, 0)
 
     @asynccontextmanager
-    async def subscription(self, library_id: uuid.UUID) -> AsyncIterator[asyncio.Queue[LiveEvent]]:
-        entry = (asyncio.get_running_loop(), asyncio.Queue[LiveEvent]())
+    async def subscription(self, library_id: uuid.UUID, subscriber: LiveSubscriber) -> AsyncIterator[None]:
+        entry = (asyncio.get_running_loop(), subscriber)
         with self._lock:
             self._subscribers.setdefault(library_id, set()).add(entry)
         try:
-            yield entry[1]
+            yield
         finally:
             with self._lock:
                 self._subscribers[library_id].discard(entry)
 
 
-def _deliver(queues: list[asyncio.Queue[LiveEvent]], message: LiveEvent) -> None:
-    for queue in queues:
-        queue.put_nowait(message)
+def _deliver(subscribers: list[LiveSubscriber], message: LiveEvent) -> None:
+    for subscriber in subscribers:
+        subscriber.deliver(message)
 
 
 # INCR the library's sequence and PUBLISH the event carrying it in one round trip (EVALSHA): the
@@ -129,14 +215,13 @@ class RedisLiveHub:
         return int(raw) if raw else 0
 
     @asynccontextmanager
-    async def subscription(self, library_id: uuid.UUID) -> AsyncIterator[asyncio.Queue[LiveEvent]]:
+    async def subscription(self, library_id: uuid.UUID, subscriber: LiveSubscriber) -> AsyncIterator[None]:
         fanout = self._fanout()
-        queue: asyncio.Queue[LiveEvent] = asyncio.Queue()
-        await fanout.add(f"live:{library_id}", queue)
+        await fanout.add(f"live:{library_id}", subscriber)
         try:
-            yield queue
+            yield
         finally:
-            await fanout.remove(f"live:{library_id}", queue)
+            await fanout.remove(f"live:{library_id}", subscriber)
 
     def _fanout(self) -> _RedisFanout:
         """This event loop's shared subscriber (Redis clients belong to the loop they were made on)."""
@@ -152,29 +237,29 @@ class RedisLiveHub:
 
 class _RedisFanout:
     """One pub/sub connection per worker: each library channel is subscribed once, however many
-    sockets watch it, and every message is parsed once and handed to each socket's queue."""
+    sockets watch it, and every message is parsed once and handed to each socket's subscriber."""
 
     def __init__(self, url: str) -> None:
         self.client = aioredis.Redis.from_url(url)
         self._pubsub = self.client.pubsub(ignore_subscribe_messages=True)
-        self._queues: dict[str, set[asyncio.Queue[LiveEvent]]] = {}
+        self._subscribers: dict[str, set[LiveSubscriber]] = {}
         self._pump: asyncio.Task[None] | None = None
         self._changing = asyncio.Lock()
 
-    async def add(self, channel: str, queue: asyncio.Queue[LiveEvent]) -> None:
+    async def add(self, channel: str, subscriber: LiveSubscriber) -> None:
         async with self._changing:
-            if channel not in self._queues:
+            if channel not in self._subscribers:
                 await self._pubsub.subscribe(channel)
-            self._queues.setdefault(channel, set()).add(queue)
+            self._subscribers.setdefault(channel, set()).add(subscriber)
             if self._pump is None or self._pump.done():  # it ends when nothing is subscribed
                 self._pump = asyncio.create_task(self._dispatch())
 
-    async def remove(self, channel: str, queue: asyncio.Queue[LiveEvent]) -> None:
+    async def remove(self, channel: str, subscriber: LiveSubscriber) -> None:
         async with self._changing:
-            queues = self._queues.get(channel, set())
-            queues.discard(queue)
-            if not queues:
-                self._queues.pop(channel, None)
+            subscribers = self._subscribers.get(channel, set())
+            subscribers.discard(subscriber)
+            if not subscribers:
+                self._subscribers.pop(channel, None)
                 try:
                     await self._pubsub.unsubscribe(channel)
                 except redis.RedisError:
@@ -189,8 +274,8 @@ class _RedisFanout:
             )
             data = json.loads(message["data"])
             event = LiveEvent(int(data["seq"]), data)
-            for queue in list(self._queues.get(channel, ())):
-                queue.put_nowait(event)
+            for subscriber in list(self._subscribers.get(channel, ())):
+                subscriber.deliver(event)
 
 
 _CREATE_LOCK = threading.Lock()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
+import functools
 import io
 import logging
 import uuid
@@ -327,8 +327,9 @@ async def live_seats(websocket: WebSocket, library_id: uuid.UUID, token: str = "
         return
     hub = live.live_hub_for(state)
     await websocket.accept()
+    subscriber = live.LiveSubscriber(functools.partial(_send_text, websocket))
     try:
-        async with hub.subscription(library_id) as events:
+        async with hub.subscription(library_id, subscriber):
             seq = await hub.current_seq(library_id)
             try:
                 seats = await run_in_threadpool(
@@ -338,11 +339,14 @@ async def live_seats(websocket: WebSocket, library_id: uuid.UUID, token: str = "
                 await websocket.close(code=4000 + exc.status, reason=exc.message)
                 return
             await websocket.send_json({"type": "snapshot", "seq": seq, "seats": seats})
-            await _forward(websocket, events, seq)
+            subscriber.start(seq)  # events newer than the snapshot, then each as it comes
+            await _until_disconnect(websocket)
     except LIVE_UNAVAILABLE as exc:  # the database or Redis is down: say so instead of dropping the socket
         log.warning("live seat map unavailable: %s", type(exc).__name__)
         with contextlib.suppress(RuntimeError):
             await websocket.close(code=1013, reason="try again later")
+    finally:
+        subscriber.stop()
 
 
 LIVE_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout, RedisError)
@@ -355,29 +359,16 @@ def _snapshot(
         return live.snapshot(session, library_id, utcnow(), viewer_tenant)
 
 
-async def _forward(websocket: WebSocket, events: asyncio.Queue[live.LiveEvent], after_seq: int) -> None:
-    """Send events newer than the snapshot until the client goes away."""
-    sender = asyncio.create_task(_send_events(websocket, events, after_seq))
+async def _send_text(websocket: WebSocket, text: str) -> None:
     try:
-        await _until_disconnect(websocket)
-    except (WebSocketDisconnect, RuntimeError):
-        pass
-    finally:
-        sender.cancel()
-
-
-async def _send_events(websocket: WebSocket, events: asyncio.Queue[live.LiveEvent], after_seq: int) -> None:
-    try:
-        while True:
-            event = await events.get()
-            if event.seq > after_seq:
-                await websocket.send_text(event.text)
+        await websocket.send_text(text)
     except (WebSocketDisconnect, RuntimeError, OSError):
         pass  # the socket went away: the receiving side sees the disconnect
 
 
 async def _until_disconnect(websocket: WebSocket) -> None:
-    while True:
-        message = await websocket.receive()
-        if message["type"] == "websocket.disconnect":
-            return
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return

@@ -23,6 +23,9 @@ from cloud.errors import ApiError
 from cloud.search.schemas import LibraryHit, RankExplained, SearchPage, SearchSort
 
 NO_DISTANCE = 1e12
+# Fuzzy relevance pages read this many rows beyond the page by word similarity: ties up to this
+# size are read whole; a larger tie is dense enough to read in id order.
+TIE_PROBE = 300
 # Transaction-local: a stricter trigram threshold keeps fuzzy matches selective (so the GIN index
 # pays off), and SSD-like page costs let the planner pick it over a sequential scan.
 _TUNING = text(
@@ -62,6 +65,58 @@ _FREE_ON = """EXISTS (
 
 _CHEAPEST = """(SELECT {column} FROM plans p WHERE p.library_id = l.id AND p.active
   AND p.kind IN ('hourly', 'day_pass') ORDER BY p.price_minor LIMIT 1)"""
+
+_TEXT_RANK = "ts_rank(l.search_doc, websearch_to_tsquery('simple', :q))::float8"
+_SIMILARITY = "greatest(similarity(lower(l.name), :q), word_similarity(:q, lower(l.name)))::float8"
+_FULL_TEXT = "l.search_doc @@ websearch_to_tsquery('simple', :q)"
+_FUZZY_NAME = "(lower(l.name) % :q OR :q <% lower(l.name))"
+_MATCHES = f"({_FULL_TEXT} OR {_FUZZY_NAME})"
+_AFTER_CURSOR = f"(-({_TEXT_RANK} + {_SIMILARITY}), l.id) > (:cursor_key, :cursor_id)"
+
+
+def _ranks_by_name_alone(q: str) -> bool:
+    """True when a library that does not match the full-text query ranks by its name's similarity
+    alone: ts_rank gives every such row the same constant for a query of one or two plain words.
+    (Three words, OR, phrases, negation or punctuation give partial matches a rank of their own.)"""
+    words = q.split()
+    return 0 < len(words) <= 2 and all(word.isalnum() and word.lower() != "or" for word in words)
+
+
+def _relevance_candidates(filters: list[str], after_cursor: bool) -> str:
+    """The rows a relevance page can come from, without ranking every fuzzy match (a common word
+    matches thousands of names): every full-text match, and the names nearest by word similarity,
+    read in distance order from the GiST trigram index (among all names, and among the names
+    similar as a whole, `%`). The caller still applies the match condition to these.
+
+    Exact for `_ranks_by_name_alone` queries. Outside the full-text matches score = a constant +
+    word_similarity (pg_trgm's word_similarity is never below similarity: its best extent of the
+    name holds every trigram the two share). A name with word_similarity at or above the `<%`
+    threshold matches, so down to there the nearest names are the best matches, in rank order:
+    a row among the best `:limit` is among the `:limit` nearest, or tied with the `:limit`-th
+    and among the lowest `:limit` ids of that tie. Below that threshold only `%` names match:
+    the `:limit` of those nearest by word similarity (and ties) are candidates too.
+    A small tie is read whole within the `:probe` nearest; a larger one (thousands of names
+    sharing the query's one common word) is read in id order, where its rows are dense. The
+    nearest names are read without the match condition so that the scan stops at the first row
+    past the tie instead of looking through every name for one more match."""
+    where = " AND ".join([*filters, *([_AFTER_CURSOR] if after_cursor else [])])
+    # = ANY(ARRAY(...)): the candidates are read first and fetched by id; with IN the planner may
+    # instead scan every match and probe the candidates, ranking them all again
+    return f"""l.id = ANY(ARRAY(
+      WITH by_word AS MATERIALIZED (
+        SELECT * FROM (
+          SELECT l.id, :q <<-> lower(l.name) AS distance FROM libraries l WHERE {where}
+          ORDER BY distance FETCH FIRST :limit ROWS WITH TIES) nearest
+        LIMIT :probe),
+      edge AS MATERIALIZED (SELECT max(distance) AS distance, count(*) = :probe AS spills FROM by_word)
+      SELECT l.id FROM libraries l WHERE {" AND ".join([*filters, _FULL_TEXT])}
+      UNION ALL (SELECT l.id FROM libraries l WHERE {where} AND lower(l.name) % :q
+                 ORDER BY :q <<-> lower(l.name) FETCH FIRST :limit ROWS WITH TIES)
+      UNION ALL SELECT id FROM by_word, edge
+        WHERE by_word.distance < edge.distance OR (by_word.distance = edge.distance AND NOT edge.spills)
+      UNION ALL (SELECT l.id FROM libraries l WHERE (SELECT spills FROM edge) AND {where}
+                   AND :q <<-> lower(l.name) <= (SELECT distance FROM edge)
+                 ORDER BY l.id LIMIT :limit)))"""  # noqa: S608 - fragments are constants; values are bound
 
 
 @dataclass
@@ -117,18 +172,14 @@ def _read_cursor(cursor: str, sort: SearchSort) -> tuple[Any, uuid.UUID]:
 
 
 def _build(query: SearchQuery, sort: SearchSort, now: dt.datetime) -> tuple[str, dict[str, Any]]:
-    params: dict[str, Any] = {"now": now, "limit": query.limit + 1}
+    params: dict[str, Any] = {"now": now, "limit": query.limit + 1, "probe": query.limit + 1 + TIE_PROBE}
     filters = ["l.status = 'active'"]
     text_rank = similarity = "0.0::float8"
     distance = "NULL::float8"
     if query.q:
         params["q"] = query.q.strip().lower()
-        text_rank = "ts_rank(l.search_doc, websearch_to_tsquery('simple', :q))::float8"
-        similarity = "greatest(similarity(lower(l.name), :q), word_similarity(:q, lower(l.name)))::float8"
-        filters.append(
-            "(l.search_doc @@ websearch_to_tsquery('simple', :q) "
-            "OR lower(l.name) % :q OR :q <% lower(l.name))"
-        )
+        text_rank = _TEXT_RANK
+        similarity = _SIMILARITY
     if query.lat is not None:
         params.update(lat=query.lat, lon=query.lon)
         distance = "earth_distance(ll_to_earth(:lat, :lon), ll_to_earth(l.latitude, l.longitude))"
@@ -167,6 +218,10 @@ def _build(query: SearchQuery, sort: SearchSort, now: dt.datetime) -> tuple[str,
     if query.cursor:
         params["cursor_key"], params["cursor_id"] = _read_cursor(query.cursor, sort)
         after = "WHERE (sort_key, id) > (:cursor_key, :cursor_id)"
+    if query.q:
+        if sort is SearchSort.RELEVANCE and _ranks_by_name_alone(query.q):
+            filters.append(_relevance_candidates(filters, bool(query.cursor)))
+        filters.append(_MATCHES)
     # rank and page first; the per-row extras (cheapest plan, open now) only for the page's rows
     sql = f"""
       SELECT page.*,

@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
+from cloud.search import service as search_service
 from tests.cloud.booking.helpers import ALL_DAY
 
 SEARCH = "/api/v1/libraries"
@@ -157,3 +158,39 @@ async def test_bad_search_input_is_a_clear_4xx(
         response = await cloud_client.get(SEARCH, params=params)
         assert response.status_code == status, (params, response.text)
         assert response.json()["error"]["code"] == code, (params, response.text)
+
+
+async def _walk(client: httpx.AsyncClient, q: str, limit: int) -> list[tuple[str, float]]:
+    seen: list[tuple[str, float]] = []
+    cursor = None
+    for _ in range(50):
+        params: dict[str, str | int] = {"q": q, "limit": limit, **({"cursor": cursor} if cursor else {})}
+        page = (await client.get(SEARCH, params=params)).json()
+        seen += [(hit["id"], hit["rank"]["score"]) for hit in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return seen
+    raise AssertionError("the pages did not end")
+
+
+async def test_fuzzy_relevance_pages_read_from_the_trigram_index_equal_ranking_every_match(
+    cloud_client: httpx.AsyncClient, owner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = ["Zebracorn Study Hall", "Zebracorn Study Hall", "Zebracorn Reading Room", "Zebracorns Hall"]
+    names += ["Zebra Hall", "Unicorn Study Hall", "Zebracorn", "Hall of Zebracorn Studies"]
+    for name in names:
+        body = {"name": name, "timezone": "UTC", "address": "Zebracorn Lane"}
+        created = await cloud_client.post("/api/v1/libraries", json=body, headers=owner.headers)
+        assert created.status_code == 201, created.text
+    queries = ("zebracron hall", "zebracorn", "study hal", "zebracorn lane")
+    # ties of up to TIE_PROBE rows are read from the index; larger ones (probe 0) in id order
+    for probe in (300, 1, 0):
+        monkeypatch.setattr(search_service, "TIE_PROBE", probe)
+        for q in queries:
+            for limit in (1, 2, 100):
+                from_index = await _walk(cloud_client, q, limit)
+                with monkeypatch.context() as everything:
+                    everything.setattr(search_service, "_ranks_by_name_alone", lambda q: False)
+                    ranked_all = await _walk(cloud_client, q, limit)
+                assert from_index == ranked_all, (probe, q, limit)
+                assert len(from_index) >= 2
