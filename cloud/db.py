@@ -142,6 +142,25 @@ def platform_scope(session: Session, user_id: uuid.UUID | None = None) -> None:
     _reapply(session)
 
 
+def row_tenant_scope_sql(tenant_column: str) -> str:
+    """SELECT-list expressions that scope the running transaction to the tenant of the row read, as
+    `tenant_scope(session, tenant, None)` does, in the statement that finds the tenant (one round trip
+    less). The row itself was read under the scope in force: RLS filters rows before the select list
+    is evaluated. Record it with `tenant_scope_applied` once the row came back."""
+    return (
+        f"set_config('app.tenant_id', CAST({tenant_column} AS text), true), "
+        "set_config('app.user_id', '', true), set_config('app.platform', '', true)"
+    )
+
+
+def tenant_scope_applied(session: Session, tenant_id: uuid.UUID) -> None:
+    """`tenant_scope(session, tenant_id, None)` for a transaction a `row_tenant_scope_sql` statement
+    already scoped: only the session's later transactions need it set."""
+    session.info[SCOPE_TENANT] = tenant_id
+    session.info[SCOPE_USER] = None
+    session.info[SCOPE_PLATFORM] = False
+
+
 def _reapply(session: Session) -> None:
     if session.in_transaction():
         _set_scope_settings(session.connection(), session.info)
