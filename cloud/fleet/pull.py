@@ -131,22 +131,6 @@ def _staff_items(session: Session, pull_window: PullWindow) -> list[_Item]:
     return items
 
 
-@functools.lru_cache(maxsize=8)
-def _any_row_statement(queries: tuple[str, ...]) -> TextClause:
-    return text("SELECT " + " OR ".join(f"EXISTS ({query})" for query in queries))
-
-
-def _nothing_changed(session: Session, pull_window: PullWindow) -> bool:
-    """True when no staff row and no pass source has a row for this delta, asked in one statement
-    built from the very SELECTs that fetch them (so it cannot disagree with them). False when a
-    source did not register its SQL."""
-    queries = pass_sources_rows_sql()
-    if queries is None:
-        return False
-    statement = _any_row_statement((_STAFF_SQL, *queries))
-    return not session.execute(statement, pull_window.sql_params()).scalar_one()
-
-
 def _source_items(session: Session, pull_window: PullWindow) -> list[_Item]:
     items = []
     for source in pass_sources():
@@ -163,11 +147,22 @@ def _kind_and_id(record: PassRecord | Revocation | PlanRecord | SeatRecord) -> t
     return ("pass" if isinstance(record, PassRecord) else "revocation"), record.pass_id
 
 
+def _change_queries(pull_window: PullWindow, window: Cursor) -> tuple[str, ...] | None:
+    """The SELECTs of the staff and of every pass source, for a fresh delta: when none has a row, the
+    pull is idle and skips them (asked in the device-state statement, from the very SELECTs that fetch
+    the rows, so it cannot disagree with them). None mid-pagination, for a full resync, and when a
+    source did not register its SQL."""
+    if pull_window.changed_after is None or window.after is not None:
+        return None
+    queries = pass_sources_rows_sql()
+    return None if queries is None else (_STAFF_SQL, *queries)
+
+
 # What every page carries, in one statement: the device's config, the tenant's pass keys, the
-# device's unacknowledged commands (at most 100, oldest first) and its library's booking times.
-_DEVICE_STATE = text(
-    """
-    SELECT d.config,
+# device's unacknowledged commands (at most 100, oldest first) and its library's booking times;
+# first, whether a fresh delta has any row (see `_change_queries`).
+_DEVICE_STATE = """
+    d.config,
       (SELECT coalesce(json_object_agg(k.kid, k.public_key), '{}') FROM pass_signing_keys k
        WHERE k.tenant_id = d.tenant_id) AS pass_keys,
       (SELECT coalesce(json_agg(c ORDER BY c.issued_at), '[]') FROM (
@@ -177,11 +172,18 @@ _DEVICE_STATE = text(
                                 'no_show_grace_minutes', l.no_show_grace_minutes)
        FROM libraries l WHERE l.id = d.library_id) AS library
     FROM edge_devices d WHERE d.id = :device
-    """
-)
+"""
 _MARK_DELIVERED = text(
     "UPDATE edge_commands SET delivered_at = :now WHERE id = ANY(:ids) AND delivered_at IS NULL"
 )
+
+
+@functools.lru_cache(maxsize=8)
+def _device_state_statement(change_queries: tuple[str, ...] | None) -> TextClause:
+    if change_queries is None:
+        return text("SELECT NULL AS changed," + _DEVICE_STATE)
+    changed = " OR ".join(f"EXISTS ({query})" for query in change_queries)
+    return text(f"SELECT ({changed}) AS changed," + _DEVICE_STATE)
 
 
 @dataclass(frozen=True)
@@ -190,12 +192,16 @@ class _DeviceState:
     pass_keys: dict[str, str]
     commands: list[RemoteCommand]
     library: LibraryTiming | None = None
+    nothing_changed: bool = False  # a fresh delta with no row to fetch
 
 
-def _device_state(session: Session, device: DeviceKey, now: dt.datetime) -> _DeviceState:
+def _device_state(
+    session: Session, device: DeviceKey, now: dt.datetime, pull_window: PullWindow, window: Cursor
+) -> _DeviceState:
     """Config, pass keys and commands; every unacknowledged command comes again on each pull until
     acked (the edge dedupes by id), and is marked delivered the first time."""
-    row = session.execute(_DEVICE_STATE, {"device": device.device_id}).first()
+    statement = _device_state_statement(_change_queries(pull_window, window))
+    row = session.execute(statement, {"device": device.device_id, **pull_window.sql_params()}).first()
     if row is None:
         return _DeviceState(None, {}, [])
     first_delivery = [command["id"] for command in row.commands if command["delivered_at"] is None]
@@ -203,14 +209,11 @@ def _device_state(session: Session, device: DeviceKey, now: dt.datetime) -> _Dev
         session.execute(_MARK_DELIVERED, {"now": now, "ids": [uuid.UUID(i) for i in first_delivery]})
     commands = [RemoteCommand.model_validate(command) for command in row.commands]  # extra fields ignored
     library = LibraryTiming.model_validate(row.library) if row.library is not None else None
-    return _DeviceState(row.config, row.pass_keys, commands, library)
+    return _DeviceState(row.config, row.pass_keys, commands, library, nothing_changed=row.changed is False)
 
 
 def _items(session: Session, pull_window: PullWindow, window: Cursor) -> list[_Item]:
-    """The page's candidates; none without running the sources when a delta has nothing."""
-    fresh_delta = pull_window.changed_after is not None and window.after is None
-    if fresh_delta and _nothing_changed(session, pull_window):
-        return []
+    """The page's candidates."""
     items = _staff_items(session, pull_window) + _source_items(session, pull_window)
     items.sort(key=lambda item: item.key)
     if window.after is not None:
@@ -228,13 +231,14 @@ def build_pull(
     page_size: int = PAGE_SIZE,
 ) -> PullResponse:
     window, full = _start(decode_cursor(cursor_text), now)
-    items = _items(session, _pull_window(device, window, now), window)
+    pull_window = _pull_window(device, window, now)
+    state = _device_state(session, device, now, pull_window, window)
+    items = [] if state.nothing_changed else _items(session, pull_window, window)
     page, has_more = items[:page_size], len(items) > page_size
     if has_more:
         next_cursor = window.model_copy(update={"after": page[-1].key, "full": False})
     else:
         next_cursor = window.model_copy(update={"after": None, "full": False, "issued": now})
-    state = _device_state(session, device, now)
     return PullResponse(
         cursor=next_cursor.encode(),
         has_more=has_more,
