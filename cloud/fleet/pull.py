@@ -102,7 +102,7 @@ _STAFF_SQL = """
 _STAFF = text(_STAFF_SQL)
 
 
-def _pull_window(device: DeviceKey, window: Cursor, now: dt.datetime) -> PullWindow:
+def _pull_window(device: DeviceKey, window: Cursor, now: dt.datetime, page_size: int) -> PullWindow:
     return PullWindow(
         tenant_id=device.tenant_id,
         library_id=device.library_id,
@@ -111,6 +111,8 @@ def _pull_window(device: DeviceKey, window: Cursor, now: dt.datetime) -> PullWin
         changed_until=window.until,
         previous_horizon=window.previous_horizon,
         horizon=window.horizon,
+        after=window.after,
+        limit=page_size + 1,  # one more tells whether another page follows
     )
 
 
@@ -231,7 +233,7 @@ def build_pull(
     page_size: int = PAGE_SIZE,
 ) -> PullResponse:
     window, full = _start(decode_cursor(cursor_text), now)
-    pull_window = _pull_window(device, window, now)
+    pull_window = _pull_window(device, window, now, page_size)
     state = _device_state(session, device, now, pull_window, window)
     items = [] if state.nothing_changed else _items(session, pull_window, window)
     page, has_more = items[:page_size], len(items) > page_size
