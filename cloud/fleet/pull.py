@@ -15,7 +15,7 @@ import functools
 import json
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import TextClause, text
@@ -141,12 +141,29 @@ def _source_items(session: Session, pull_window: PullWindow) -> list[_Item]:
     return items
 
 
+# By exact type: pydantic's model metaclass answers a failing isinstance() through ABCMeta, which
+# took a fifth of a 1,000-pass page's CPU time. A subclass of a record falls back to isinstance().
+_KINDS: dict[type, str] = {
+    PassRecord: "pass",
+    Revocation: "revocation",
+    StaffRecord: "staff",
+    PlanRecord: "plan",
+    SeatRecord: "seat",
+}
+
+
+def _kind(record: Record) -> str:
+    kind = _KINDS.get(type(record))
+    if kind is not None:
+        return kind
+    return next(kind for cls, kind in _KINDS.items() if isinstance(record, cls))
+
+
 def _kind_and_id(record: PassRecord | Revocation | PlanRecord | SeatRecord) -> tuple[str, str]:
-    if isinstance(record, PlanRecord):
-        return "plan", str(record.id)
-    if isinstance(record, SeatRecord):
-        return "seat", str(record.id)
-    return ("pass" if isinstance(record, PassRecord) else "revocation"), record.pass_id
+    kind = _kind(record)
+    if kind in ("plan", "seat"):
+        return kind, str(cast(PlanRecord | SeatRecord, record).id)
+    return kind, cast(PassRecord | Revocation, record).pass_id
 
 
 def _change_queries(pull_window: PullWindow, window: Cursor) -> tuple[str, ...] | None:
@@ -241,15 +258,18 @@ def build_pull(
         next_cursor = window.model_copy(update={"after": page[-1].key, "full": False})
     else:
         next_cursor = window.model_copy(update={"after": None, "full": False, "issued": now})
+    by_kind: dict[str, list[Any]] = {kind: [] for kind in _KINDS.values()}
+    for item in page:
+        by_kind[item.key[1]].append(item.record)  # the sort key's kind
     return PullResponse(
         cursor=next_cursor.encode(),
         has_more=has_more,
         full_resync=full,
-        passes=[i.record for i in page if isinstance(i.record, PassRecord)],
-        revocations=[i.record for i in page if isinstance(i.record, Revocation)],
-        staff=[i.record for i in page if isinstance(i.record, StaffRecord)],
-        plans=[i.record for i in page if isinstance(i.record, PlanRecord)],
-        seats=[i.record for i in page if isinstance(i.record, SeatRecord)],
+        passes=by_kind["pass"],
+        revocations=by_kind["revocation"],
+        staff=by_kind["staff"],
+        plans=by_kind["plan"],
+        seats=by_kind["seat"],
         config=state.config,
         commands=state.commands,
         pass_keys=state.pass_keys,
