@@ -470,9 +470,13 @@ def outcome(headers: dict[str, str], key: Ed25519PrivateKey, method: str, url: s
 def test_signed_headers_take_the_canonical_path(device_key: Ed25519PrivateKey) -> None:
     headers = signed_headers(device_key, "GET", "/api/v1/fleet/sync/pull?cursor=a%2Fb", b"")
     assert _parse_canonical({name.lower(): value for name, value in headers.items()}) is not None
-    respelled = {**headers, "Signature": " " + headers["Signature"]}  # one space more: same field
-    assert _parse_canonical({name.lower(): value for name, value in respelled.items()}) is None
-    assert outcome(respelled, device_key, "GET", "/api/v1/fleet/sync/pull?cursor=a%2Fb", b"") == "accepted"
+    padded = headers["Signature-Input"].replace(";created=", ";created=0")  # same integer
+    for name, value in (("Signature", " " + headers["Signature"]), ("Signature-Input", padded)):
+        respelled = {**headers, name: value}  # the same field, not in the signer's spelling
+        assert _parse_canonical({key.lower(): text for key, text in respelled.items()}) is None
+        assert (
+            outcome(respelled, device_key, "GET", "/api/v1/fleet/sync/pull?cursor=a%2Fb", b"") == "accepted"
+        )
 
 
 @FUZZ
