@@ -154,7 +154,7 @@ def _verify(session: Session, signed: SignedBody) -> tuple[service.DeviceKey, Ve
 def authenticate(request: Request, session: Session, signed: SignedBody) -> SignedDevice:
     """In a worker thread: the device whose key signed the request, or a 401 ApiError with the
     reason. Leaves `session` scoped to the device's tenant, for the route to go on with."""
-    platform_scope(session)  # the tenant is known only once the key is
+    platform_scope(session)  # the tenant is known only once the key is; its lookup scopes to it
     try:
         key, verified = _verify(session, signed)
         if not _remember_nonce_in_thread(request, verified.key_id, verified.nonce):
@@ -162,9 +162,10 @@ def authenticate(request: Request, session: Session, signed: SignedBody) -> Sign
     except SignatureRejected as exc:
         raise _rejected(exc.reason, exc.detail) from None
     if key.status == "pending":
+        platform_scope(session)  # it retires the device's other keys
         service.confirm_key(session, key)
         session.commit()
-    tenant_scope(session, key.tenant_id, None)
+        tenant_scope(session, key.tenant_id, None)
     return SignedDevice(key=key, created=verified.created)
 
 

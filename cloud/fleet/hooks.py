@@ -66,13 +66,23 @@ class PullWindow:
     changed_until: dt.datetime
     previous_horizon: dt.datetime | None
     horizon: dt.datetime
+    # Within a pagination: the page's sort key (row's updated_at ISO, kind, id) comes after `after`,
+    # and the page needs at most `limit` records of each source. A source may use them to fetch less
+    # (records at or before `after` are dropped and extra ones cut anyway); None: no bound.
+    after: tuple[str, str, str] | None = None
+    limit: int | None = None
 
     def sql_params(self) -> dict[str, Any]:
-        """The bind parameters a source's rows SQL (see `register_pass_source`) is run with."""
+        """The bind parameters a source's rows SQL (see `register_pass_source`) is run with; `after_at`,
+        `after_kind`, `after_id` are `after` (NULL without it), `limit` NULL means no limit."""
+        after_at, after_kind, after_id = (
+            (dt.datetime.fromisoformat(self.after[0]), *self.after[1:]) if self.after else (None, None, None)
+        )
         return {
             "tenant": self.tenant_id, "library": self.library_id, "now": self.now,
             "since": self.changed_after, "until": self.changed_until, "horizon": self.horizon,
             "previous_horizon": self.previous_horizon or self.horizon,
+            "after_at": after_at, "after_kind": after_kind, "after_id": after_id, "limit": self.limit,
         }  # fmt: skip
 
 

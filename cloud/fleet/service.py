@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cloud.audit import service as audit
+from cloud.db import row_tenant_scope_sql, tenant_scope_applied
 from cloud.errors import ApiError
 from cloud.fleet.models import EdgeCommand, EdgeDevice, EdgeDeviceKey
 from cloud.fleet.schemas import CommandOut, DeviceOut, EnrollResponse
@@ -187,18 +188,24 @@ def enroll(session: Session, *, token: str, public_key: str, agent_version: str,
 
 # Read on every signed request: a fixed text skips building and compiling an ORM select each time.
 _USABLE_KEY = text(
-    """
-    SELECT k.key_id, k.public_key, k.status, d.id, d.tenant_id, d.library_id
+    f"""
+    SELECT k.key_id, k.public_key, k.status, d.id, d.tenant_id, d.library_id,
+           {row_tenant_scope_sql("d.tenant_id")}
     FROM edge_device_keys k JOIN edge_devices d ON d.id = k.device_id
     WHERE k.key_id = :key_id AND k.status IN ('active', 'pending') AND d.status = 'active'
-    """
+    """  # noqa: S608 - a fixed fragment; the key id is bound
 )
 
 
 def find_device_key(session: Session, key_id: str) -> DeviceKey | None:
-    """A usable (active or pending) key of a non-revoked device. Platform scope."""
+    """A usable (active or pending) key of a non-revoked device, looked up in platform scope; when
+    found, the session is scoped to the key's tenant from then on (set by the same statement)."""
     row = session.execute(_USABLE_KEY, {"key_id": key_id}).first()
-    return None if row is None else DeviceKey(*row)
+    if row is None:
+        return None
+    key = DeviceKey(*row[:6])
+    tenant_scope_applied(session, key.tenant_id)
+    return key
 
 
 def confirm_key(session: Session, key: DeviceKey) -> None:

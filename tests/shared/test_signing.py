@@ -27,6 +27,7 @@ from shared.signing import (
     SignatureRejected,
     SignatureRejectReason,
     VerifiedSignature,
+    _parse_canonical,
     sign_request,
     verify_request,
     verify_starlette_request,
@@ -450,3 +451,57 @@ def test_one_changed_character_in_any_signature_header_is_rejected(device_key, d
         assert rejected.reason in SignatureRejectReason
     else:
         assert same_structure(value, mutated), f"accepted a changed {name}: {mutated!r}"
+
+
+# --- the canonical spelling's own parser against the library's verifier ----------------------------
+
+URL_CHARACTERS = "abcXYZ019-._~!$&'()*+,;=:@/?%#[] \"<>^`{|}\\\t\x7f"
+url_paths = st.text(alphabet=URL_CHARACTERS, max_size=40).map(lambda tail: "/api/v1/" + tail)
+
+
+def outcome(headers: dict[str, str], key: Ed25519PrivateKey, method: str, url: str, body: bytes) -> str:
+    try:
+        check(headers, key, url=url, body=body, method=method)
+    except SignatureRejected as rejected:
+        return rejected.reason.value
+    return "accepted"
+
+
+def test_signed_headers_take_the_canonical_path(device_key: Ed25519PrivateKey) -> None:
+    headers = signed_headers(device_key, "GET", "/api/v1/fleet/sync/pull?cursor=a%2Fb", b"")
+    assert _parse_canonical({name.lower(): value for name, value in headers.items()}) is not None
+    padded = headers["Signature-Input"].replace(";created=", ";created=0")  # same integer
+    for name, value in (("Signature", " " + headers["Signature"]), ("Signature-Input", padded)):
+        respelled = {**headers, name: value}  # the same field, not in the signer's spelling
+        assert _parse_canonical({key.lower(): text for key, text in respelled.items()}) is None
+        assert (
+            outcome(respelled, device_key, "GET", "/api/v1/fleet/sync/pull?cursor=a%2Fb", b"") == "accepted"
+        )
+
+
+@FUZZ
+@given(
+    method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "get"]),
+    signed_url=url_paths,
+    verified_url=st.one_of(st.none(), url_paths),
+    body=st.binary(max_size=32),
+    verified_body=st.one_of(st.none(), st.binary(max_size=32)),
+)
+def test_canonical_path_agrees_with_the_library(
+    device_key,
+    method: str,
+    signed_url: str,
+    verified_url: str | None,
+    body: bytes,
+    verified_body: bytes | None,
+) -> None:
+    """A Signature header with a leading space is the same field but not the canonical spelling, so
+    it is verified by the library's HTTPMessageVerifier: both paths accept and reject alike."""
+    try:
+        headers = signed_headers(device_key, method.upper(), signed_url, body)
+    except ValueError:
+        return  # a URL the signer cannot represent
+    url = signed_url if verified_url is None else verified_url
+    body = body if verified_body is None else verified_body
+    general = {**headers, "Signature": " " + headers["Signature"]}
+    assert outcome(headers, device_key, method, url, body) == outcome(general, device_key, method, url, body)

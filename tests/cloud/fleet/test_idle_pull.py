@@ -197,3 +197,39 @@ def test_a_source_without_its_sql_turns_the_shortcut_off(door: Door, sources_run
     finally:
         unregister_pass_source(opaque)
     assert sources_runs == [1]
+
+
+def test_small_pages_serve_every_pass_and_revocation_once(door: Door) -> None:
+    """Pages cut inside one `updated_at` (rows changed in one transaction): the sources' keyset in
+    SQL (sort key after the cursor's, at most a page each) neither skips nor repeats a row."""
+    booked = [_book(door) for _ in range(7)]
+    cancelled = [booking_id for booking_id, _ in booked[::3]]
+    door.owner(
+        "UPDATE bookings SET status = CASE WHEN id = ANY(:c) THEN 'cancelled' ELSE status END"
+        " WHERE library_id = :l",
+        c=cancelled, l=door.tenant.library_id,
+    )  # fmt: skip
+    passes: list[str] = []
+    revocations: list[str] = []
+    records = 0
+    cursor: str | None = None
+    pages = 0
+    factory: Any = door.cloud.session_factory
+    while True:
+        with factory() as session:
+            tenant_scope(session, door.tenant.tenant_id, None)
+            now = dt.datetime.now(dt.UTC) + LAG
+            page = build_pull(session, door.key, cursor, now=now, page_size=2)
+            session.commit()
+        pages += 1
+        passes += [p.pass_id for p in page.passes]
+        revocations += [r.pass_id for r in page.revocations]
+        records += len(page.passes) + len(page.revocations) + len(page.staff) + len(page.seats)
+        cursor = page.cursor
+        if not page.has_more:
+            break
+    assert sorted(passes) == sorted(pass_id for _, pass_id in booked)
+    cancelled_passes = {pass_id for booking_id, pass_id in booked if booking_id in cancelled}
+    assert sorted(revocations) == sorted(cancelled_passes)
+    assert records == 7 + len(cancelled_passes) + 1 + 7  # passes, revocations, the owner, seats
+    assert pages == (records + 1) // 2
