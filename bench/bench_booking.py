@@ -153,13 +153,11 @@ async def _bench_bookings(
 
 
 def _worker_processes() -> list[psutil.Process]:
-    """The uvicorn worker processes (children of the uvicorn child of this process)."""
-    return [
-        worker
-        for child in psutil.Process().children()
-        if "uvicorn" in " ".join(child.cmdline())
-        for worker in child.children()
-    ]
+    """The cloud's worker processes: this process's uvicorn children (their children under uvicorn's
+    own supervisor)."""
+    children = psutil.Process().children()
+    servers = [child for child in children if "bench.cloud_rig" in " ".join(child.cmdline())]
+    return [worker for server in servers for worker in (server.children() or [server])]
 
 
 def _cpu_seconds(processes: list[psutil.Process]) -> float:
@@ -320,7 +318,7 @@ async def _run(settings: CloudSettings, url: str) -> list[BenchResult]:
     app = create_app(settings)  # seeds and issues tokens; the load goes to the worker processes
     try:
         plan_id, seats, headers = _seed(app)
-        with cloud_workers(settings, WORKERS) as base_url:
+        with cloud_workers(settings, WORKERS, reuse_port=True) as base_url:
             limits = httpx.Limits(max_connections=CLIENTS * 2)
             async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as client:
                 results = await _bench_bookings(base_url, plan_id, seats, headers)
