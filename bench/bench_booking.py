@@ -2,9 +2,12 @@
 search p99 over 10,000 generated libraries (fuzzy text, and distance within a radius), and live
 seat-map fan-out from a booking to 1,000 WebSockets.
 
-The cloud runs as production runs it: `uvicorn --workers 2` (WORKERS processes) with a real
-redis-server (REDIS_URL: live events cross workers through Redis pub/sub), on a throwaway embedded
-PostgreSQL. The load generator (this process) talks HTTP and WebSocket to it over loopback TCP.
+The cloud runs as production runs it: WORKERS uvicorn worker processes, each on its own
+SO_REUSEPORT socket so the kernel spreads connections over them (`cloud_workers(reuse_port=True)`),
+with a real redis-server (REDIS_URL: live events cross workers through Redis pub/sub), on a
+throwaway embedded PostgreSQL. The load generator (this process) talks HTTP and WebSocket to it
+over loopback TCP; the bookings go over raw keep-alive HTTP/1.1 (`bench.raw_http`), so the
+generator's CPU (it shares the 2 cores) stays small next to the workers' (reported per booking).
 """
 
 from __future__ import annotations
