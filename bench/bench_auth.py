@@ -13,10 +13,12 @@ from bench.cloud_rig import bench_cloud, cloud_workers
 from bench.harness import BenchResult, measure, summarize
 from cloud.app import close_app, create_app
 from cloud.config import CloudSettings
+from cloud.identity.roles import permissions_of
 
 PASSWORD = "benchmark password 1"
 LOGINS = 40
 VERIFIES = 3000
+VERIFY_WARMUP = 10
 CONCURRENT_CLIENTS = 50
 ROUNDS = 20
 WORKERS = 2
@@ -48,12 +50,24 @@ async def _run(settings: CloudSettings) -> list[BenchResult]:
 
             token = response.json()["access_token"]
             tokens = app.state.tokens
-            median, p99 = measure(lambda: tokens.verify(token), VERIFIES)
+            claims = tokens.verify(token)
+            # a token's first verification checks its signature; later ones hit the verified cache
+            unseen = iter(
+                [
+                    tokens.issue(claims.user_id, claims.tenant_id, claims.role, permissions_of(claims.role))
+                    for _ in range(VERIFIES + VERIFY_WARMUP)
+                ]
+            )
+            median, p99 = measure(lambda: tokens.verify(next(unseen)), VERIFIES, VERIFY_WARMUP)
             results.append(
                 BenchResult("access token verify", 1 / median, 1 / p99, "verifications/s", "<= 1 ms each")
             )
             results.append(
                 BenchResult("access token verify latency", median * 1e3, p99 * 1e3, "ms", "<= 1 ms")
+            )
+            median, p99 = measure(lambda: tokens.verify(token), VERIFIES, VERIFY_WARMUP)
+            results.append(
+                BenchResult("access token verify, token seen before (cached)", median * 1e3, p99 * 1e3, "ms")
             )
 
             results += await _concurrent_profile_reads(settings, token)

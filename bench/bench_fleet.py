@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from bench.bench_sync import PASSWORD, _serve
 from bench.cloud_rig import bench_cloud
 from bench.harness import BenchResult, percentile
+from bench.raw_http import RawHttpPool, request_bytes
 from cloud.db import platform_scope
 from cloud.fleet.service import new_key_id
 from cloud.tenancy import service as tenancy
@@ -64,56 +65,7 @@ class SignedRequest:
 
     def wire(self) -> bytes:
         """The request as HTTP/1.1 bytes on a keep-alive connection."""
-        url = httpx.URL(self.url)
-        target = url.raw_path.decode()
-        lines = [f"{self.method} {target} HTTP/1.1", f"Host: {url.netloc.decode()}"]
-        lines += [f"{name}: {value}" for name, value in self.headers.items()]
-        lines.append(f"Content-Length: {len(self.body)}")
-        return ("\r\n".join(lines) + "\r\n\r\n").encode() + self.body
-
-
-class RawHttpPool:
-    """Keep-alive HTTP/1.1 connections, one request at a time each, writing pre-built request bytes and
-    reading the status and a Content-Length body. httpx spent 4-9 ms of CPU per request here, on the
-    same 2 cores as the cloud worker it measures: at 2,000 edges the load generator needed more than a
-    core, and its cost showed up as the cloud's latency."""
-
-    def __init__(self, base: str) -> None:
-        url = httpx.URL(base)
-        self.host, self.port = url.host, url.port or 80
-        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
-
-    async def request(self, wire: bytes) -> int:
-        reused = bool(self.idle)
-        reader, writer = self.idle.pop() if reused else await asyncio.open_connection(self.host, self.port)
-        try:
-            status = await self._exchange(reader, writer, wire)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            writer.close()
-            if not reused:
-                raise
-            # the server closed it while idle, before reading this request: the nonce is still unseen
-            reader, writer = await asyncio.open_connection(self.host, self.port)
-            status = await self._exchange(reader, writer, wire)
-        self.idle.append((reader, writer))
-        return status
-
-    @staticmethod
-    async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, wire: bytes) -> int:
-        writer.write(wire)
-        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
-        length = next(
-            (int(line.split(":", 1)[1]) for line in head if line.lower().startswith("content-length:")), None
-        )
-        if length is None:
-            raise ConnectionError(f"no Content-Length in the answer: {head[0]}")
-        await reader.readexactly(length)
-        return int(head[0].split()[1])
-
-    def close(self) -> None:
-        for _, writer in self.idle:
-            writer.close()
-        self.idle.clear()
+        return request_bytes(self.method, self.url, self.headers, self.body)
 
 
 def _seed_fleet(database_url: str, size: int) -> list[Edge]:

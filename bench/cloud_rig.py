@@ -14,10 +14,13 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import httpx
+import psutil
 import redis
+import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
@@ -150,10 +153,21 @@ def bench_redis() -> Iterator[str]:
         yield url
 
 
+LOG_LEVEL = "warning"
+WS_MAX_QUEUE = 64
+UVICORN_OPTIONS = ["--log-level", LOG_LEVEL, "--ws-max-queue", str(WS_MAX_QUEUE)]
+UVICORN_OPTIONS += ["--ws-per-message-deflate", "false"]  # as `studyspot cloud serve`
+
+
 @contextlib.contextmanager
-def cloud_workers(settings: CloudSettings, workers: int) -> Iterator[str]:
+def cloud_workers(settings: CloudSettings, workers: int, *, reuse_port: bool = False) -> Iterator[str]:
     """The cloud API as a production deployment runs it: `uvicorn --workers N` (separate processes, so
-    the load generator does not share their interpreter); yields its base URL."""
+    the load generator does not share their interpreter); yields its base URL.
+
+    `reuse_port`: each worker listens on its own SO_REUSEPORT socket and the kernel spreads new
+    connections over them, as behind nginx/gunicorn `reuseport`. On uvicorn's one shared socket, the
+    worker that wakes first accepts a whole burst: a load generator's 50 keep-alive connections all
+    went to one of the two workers."""
     port = _free_port()
     env = {
         **os.environ,
@@ -164,25 +178,6 @@ def cloud_workers(settings: CloudSettings, workers: int) -> Iterator[str]:
         "RATE_LIMIT_ENABLED": "false",
         "DB_POOL_SIZE": str(settings.db_pool_size),
     }
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--factory",
-        "bench.cloud_rig:app_from_environment",
-        "--workers",
-        str(workers),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        "--ws-max-queue",
-        "64",
-        "--ws-per-message-deflate",  # as `studyspot cloud serve`
-        "false",
-    ]
     url = f"http://127.0.0.1:{port}"
 
     def healthy() -> bool:
@@ -191,11 +186,46 @@ def cloud_workers(settings: CloudSettings, workers: int) -> Iterator[str]:
         except httpx.HTTPError:
             return False
 
-    with _running(command, env) as process:
+    if not reuse_port:
+        command = [sys.executable, "-m", "uvicorn", "--factory", "bench.cloud_rig:app_from_environment"]
+        command += ["--workers", str(workers), "--host", "127.0.0.1", "--port", str(port), *UVICORN_OPTIONS]
+        with _running(command, env) as process:
+            _wait_until(healthy, process, "uvicorn workers")
+            yield url
+        return
+    with contextlib.ExitStack() as stack:
+        for _ in range(workers):
+            command = [sys.executable, "-m", "bench.cloud_rig", str(port)]
+            process = stack.enter_context(_running(command, env))
+            _wait_until(partial(_listens, process.pid, port), process, "uvicorn worker")
         _wait_until(healthy, process, "uvicorn workers")
         yield url
+
+
+def _listens(pid: int, port: int) -> bool:
+    connections = psutil.Process(pid).net_connections("tcp")
+    return any(c.status == psutil.CONN_LISTEN and c.laddr and c.laddr[1] == port for c in connections)
+
+
+def _serve_on_shared_port(port: int) -> None:
+    """One worker of `cloud_workers(reuse_port=True)`: uvicorn on its own SO_REUSEPORT socket."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(("127.0.0.1", port))
+    config = uvicorn.Config(
+        "bench.cloud_rig:app_from_environment",
+        factory=True,
+        log_level=LOG_LEVEL,
+        ws_max_queue=WS_MAX_QUEUE,
+        ws_per_message_deflate=False,
+    )
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 def app_from_environment() -> FastAPI:
     """`uvicorn --factory` entry point of `cloud_workers`: settings from the environment."""
     return create_app(CloudSettings(_env_file=None))
+
+
+if __name__ == "__main__":
+    _serve_on_shared_port(int(sys.argv[1]))

@@ -88,16 +88,17 @@ def create_app(settings: CloudSettings) -> FastAPI:
 
     install_error_handlers(app)
     # First: a fleet's edges send most requests, and routes are matched router by router in this
-    # order (no other router has a path under /api/v1/fleet).
+    # order (no other router has a path under /api/v1/fleet). Then bookings, the students' busiest
+    # writes (their paths overlap none of the routers they now precede: ~50 routes less to scan).
     app.include_router(fleet_router)
+    app.include_router(booking_router)
+    app.include_router(booking_extras_router)
     app.include_router(health_router)
     app.include_router(identity_router)
     app.include_router(tenancy_router)
     app.include_router(kyc_router)
     app.include_router(audit_router)
     app.include_router(catalog_router)
-    app.include_router(booking_router)
-    app.include_router(booking_extras_router)
     app.include_router(search_router)
     app.include_router(notifications_router)
     app.include_router(payments_router)

@@ -1,16 +1,18 @@
 """FastAPI dependencies: settings, DB sessions, the authenticated principal, permission checks.
 
 Dependencies that do no blocking I/O are `async def` so FastAPI runs them on the event loop
-instead of hopping to the threadpool; `get_session` stays sync (closing a session talks to the DB).
+instead of hopping to the threadpool. `get_session` too: making a session does no I/O, and closing
+one only does when it still holds a connection (then it hops to the threadpool).
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
+from anyio import CapacityLimiter, to_thread
 from fastapi import Depends, Request
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
@@ -63,13 +65,19 @@ async def get_request_context(request: Request) -> RequestContext:
     )
 
 
-def get_session(request: Request) -> Iterator[Session]:
+async def get_session(request: Request) -> AsyncIterator[Session]:
     """A session with NO scope: only tables without RLS are visible until a scope is set."""
     session: Session = request.app.state.session_factory()
     try:
         yield session
     finally:
-        _close(session)
+        if session.in_transaction():
+            # It holds a connection: closing rolls back over the network, in a thread outside the
+            # shared limiter (as FastAPI exits sync dependencies): requests holding connections
+            # while waiting for a thread that waits for a connection would deadlock.
+            await to_thread.run_sync(_close, session, limiter=CapacityLimiter(1))
+        else:  # committed (or never used): no connection is held, closing is bookkeeping
+            _close(session)
 
 
 def _close(session: Session) -> None:

@@ -14,11 +14,12 @@ import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, bindparam, func, select, text, update
+from sqlalchemy import ColumnElement, Select, Table, bindparam, func, insert, select, text, update
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from cloud.booking import timing
@@ -399,14 +400,34 @@ def _create_on_one_seat(
     """With one seat to try, the transaction itself replaces the savepoint: nothing was written
     before the insert, so on a conflict the whole transaction is rolled back (two round trips less)."""
     booking = new_booking(library, seat, plan, slot, holder, actor, now)
-    session.add(booking)
     try:
-        session.flush()
+        _insert_new(session, booking)
     except IntegrityError as exc:
         session.rollback()
         _raise_unless_seat_taken(exc)
         raise conflict_error(session, library, seat, slot, body.zone_id) from exc
     return _confirm_created(session, booking, now)
+
+
+_BOOKINGS = cast(Table, Booking.__table__)
+_INSERT_RETURNING_DEFAULTS = insert(_BOOKINGS).returning(_BOOKINGS.c.created_at, _BOOKINGS.c.updated_at)
+
+
+def _insert_new(session: Session, booking: Booking) -> None:
+    """Insert a transient booking with one Core statement and attach it as a loaded row: the unit of
+    work's flush of this one row cost ~1 ms of CPU. Every column is set (None where the booking has
+    no value and the database no default), so reading one later never queries."""
+    given = sa_inspect(booking).dict
+    values = {
+        column.key: given.get(column.key)
+        for column in _BOOKINGS.columns
+        if column.key in given or column.server_default is None
+    }
+    created_at, updated_at = session.execute(_INSERT_RETURNING_DEFAULTS, values).one()
+    for key, value in (*values.items(), ("created_at", created_at), ("updated_at", updated_at)):
+        set_committed_value(booking, key, value)
+    make_transient_to_detached(booking)
+    session.add(booking)
 
 
 def _confirm_created(session: Session, booking: Booking, now: dt.datetime) -> Booking:

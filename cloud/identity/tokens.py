@@ -31,6 +31,7 @@ from cloud.models_common import utcnow
 ALGORITHM = "EdDSA"
 CACHE_SECONDS = 60.0
 UNKNOWN_KID_RELOAD_SECONDS = 5.0
+VERIFIED_CACHE_SIZE = 10_000
 
 
 class TokenInvalid(Exception):
@@ -94,6 +95,9 @@ class TokenService:
         self._keys: dict[str, _Key] = {}
         self._loaded_at = 0.0
         self._lock = threading.Lock()
+        # token -> (its claims, its key id, its `exp`): a client sends one token for up to its TTL,
+        # and the Ed25519 check and JWT parsing were ~0.6 ms of CPU per request
+        self._verified: dict[str, tuple[AccessClaims, str, int]] = {}
 
     def _load(self, force: bool = False) -> dict[str, _Key]:
         now = time.monotonic()
@@ -165,6 +169,21 @@ class TokenService:
         return jwt.encode(payload, key.private, algorithm=ALGORITHM, headers={"kid": key.kid})
 
     def verify(self, token: str) -> AccessClaims:
+        """The token's claims if it is well-formed, unexpired and signed by a key we trust (a token
+        seen before is not checked again while it is unexpired and its key is still loaded)."""
+        known = self._verified.get(token)
+        if known is not None:
+            claims, kid, expires = known
+            if time.time() < expires and kid in self._load():
+                return claims
+            self._verified.pop(token, None)
+        claims, kid, expires = self._verify_signed(token)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.pop(next(iter(self._verified)), None)  # the oldest entry
+        self._verified[token] = (claims, kid, expires)
+        return claims
+
+    def _verify_signed(self, token: str) -> tuple[AccessClaims, str, int]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -188,7 +207,7 @@ class TokenService:
                 issuer=self.settings.jwt_issuer,
                 options={"require": ["sub", "exp", "iat", "role"]},
             )
-            return AccessClaims(
+            claims = AccessClaims(
                 user_id=uuid.UUID(payload["sub"]),
                 tenant_id=uuid.UUID(payload["tenant_id"]) if payload.get("tenant_id") else None,
                 role=Role(payload["role"]),
@@ -196,6 +215,7 @@ class TokenService:
                 issued_at=dt.datetime.fromtimestamp(payload["iat"], dt.UTC),
                 expires_at=dt.datetime.fromtimestamp(payload["exp"], dt.UTC),
             )
+            return claims, kid, int(payload["exp"])
         except jwt.ExpiredSignatureError as exc:
             raise TokenInvalid("token expired") from exc
         except (jwt.PyJWTError, ValueError, TypeError, KeyError) as exc:
