@@ -2,8 +2,8 @@
 search p99 over 10,000 generated libraries (fuzzy text, and distance within a radius), and live
 seat-map fan-out from a booking to 1,000 WebSockets.
 
-The cloud runs as production runs it: WORKERS uvicorn worker processes, each on its own
-SO_REUSEPORT socket so the kernel spreads connections over them (`cloud_workers(reuse_port=True)`),
+The cloud runs as production runs it: `studyspot cloud serve --workers WORKERS`, each worker on its
+own SO_REUSEPORT socket so the kernel spreads connections over them (`bench.cloud_rig.cloud_workers`),
 with a real redis-server (REDIS_URL: live events cross workers through Redis pub/sub), on a
 throwaway embedded PostgreSQL. The load generator (this process) talks HTTP and WebSocket to it
 over loopback TCP; the bookings go over raw keep-alive HTTP/1.1 (`bench.raw_http`), so the
@@ -24,7 +24,7 @@ import httpx
 import psutil
 from sqlalchemy import create_engine, text
 
-from bench.cloud_rig import bench_cloud, bench_library, bench_redis, cloud_workers
+from bench.cloud_rig import api_worker_processes, bench_cloud, bench_library, bench_redis, cloud_workers
 from bench.harness import BenchResult, summarize
 from bench.live_reader import LiveSocket, open_live_socket
 from bench.raw_http import RawHttpPool, request_bytes
@@ -44,7 +44,8 @@ LIBRARIES = 10_000
 SEARCHES = 100
 SEARCH_WARMUP = 10
 SOCKETS = 1000
-FANOUT_ROUNDS = 10
+FANOUT_ROUNDS = 20
+FANOUT_WARMUP_ROUNDS = 2  # the first events on fresh sockets and a fresh HTTP client are not timed
 WORKERS = 2
 WORDS = (
     "sunrise",
@@ -125,7 +126,7 @@ async def _bench_bookings(
     def requests(first: int, count: int) -> list[list[bytes]]:
         return [[wire(i, n) for n in range(first, first + count)] for i in range(CLIENTS)]
 
-    workers = _worker_processes()
+    workers = api_worker_processes()
     try:
         # warm-up, not counted: every worker opens its pool connections and fills its statement caches
         await asyncio.gather(
@@ -153,14 +154,6 @@ async def _bench_bookings(
             "ms",
         ),
     ]
-
-
-def _worker_processes() -> list[psutil.Process]:
-    """The cloud's worker processes: this process's uvicorn children (their children under uvicorn's
-    own supervisor)."""
-    children = psutil.Process().children()
-    servers = [child for child in children if "bench.cloud_rig" in " ".join(child.cmdline())]
-    return [worker for server in servers for worker in (server.children() or [server])]
 
 
 def _cpu_seconds(processes: list[psutil.Process]) -> float:
@@ -253,7 +246,7 @@ async def _bench_fanout(
             hour=0, minute=0, second=0, microsecond=0
         )
         async with httpx.AsyncClient(base_url=base_url) as client:
-            for n in range(FANOUT_ROUNDS):
+            for n in range(FANOUT_WARMUP_ROUNDS + FANOUT_ROUNDS):
                 start = day0 + dt.timedelta(hours=2 * n)
                 body = {
                     "plan_id": plan_id,
@@ -269,7 +262,8 @@ async def _bench_fanout(
                 received = {json.loads(payload)["booking_id"] for payload in arrivals.payloads}
                 if received != {response.json()["id"]}:
                     raise RuntimeError("the sockets received another event than the booking's")
-                latencies += [moment - sent for moment in arrivals.stamps]
+                if n >= FANOUT_WARMUP_ROUNDS:
+                    latencies += [moment - sent for moment in arrivals.stamps]
     finally:
         await asyncio.gather(*(ws.close() for ws in sockets))
     median, p99 = summarize(latencies)
@@ -313,7 +307,7 @@ async def _run(settings: CloudSettings, url: str) -> list[BenchResult]:
     app = create_app(settings)  # seeds and issues tokens; the load goes to the worker processes
     try:
         plan_id, seats, headers = _seed(app)
-        with cloud_workers(settings, WORKERS, reuse_port=True) as base_url:
+        with cloud_workers(settings, WORKERS) as base_url:
             limits = httpx.Limits(max_connections=CLIENTS * 2)
             async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as client:
                 results = await _bench_bookings(base_url, plan_id, seats, headers)

@@ -20,12 +20,9 @@ from pathlib import Path
 import httpx
 import psutil
 import redis
-import uvicorn
-from fastapi import FastAPI
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from cloud.app import create_app
 from cloud.config import CloudSettings
 from cloud.db import platform_scope
 from cloud.embedded_pg import start_embedded_postgres
@@ -153,21 +150,14 @@ def bench_redis() -> Iterator[str]:
         yield url
 
 
-LOG_LEVEL = "warning"
-WS_MAX_QUEUE = 64
-UVICORN_OPTIONS = ["--log-level", LOG_LEVEL, "--ws-max-queue", str(WS_MAX_QUEUE)]
-UVICORN_OPTIONS += ["--ws-per-message-deflate", "false"]  # as `studyspot cloud serve`
+SERVE_SCRIPT = "from cloud.cli import app; app()"
 
 
 @contextlib.contextmanager
-def cloud_workers(settings: CloudSettings, workers: int, *, reuse_port: bool = False) -> Iterator[str]:
-    """The cloud API as a production deployment runs it: `uvicorn --workers N` (separate processes, so
-    the load generator does not share their interpreter); yields its base URL.
-
-    `reuse_port`: each worker listens on its own SO_REUSEPORT socket and the kernel spreads new
-    connections over them, as behind nginx/gunicorn `reuseport`. On uvicorn's one shared socket, the
-    worker that wakes first accepts a whole burst: a load generator's 50 keep-alive connections all
-    went to one of the two workers."""
+def cloud_workers(settings: CloudSettings, workers: int) -> Iterator[str]:
+    """The cloud API as production runs it: `studyspot cloud serve --workers N` (separate processes,
+    so the load generator does not share their interpreter; each worker on its own SO_REUSEPORT
+    socket); yields its base URL once every worker listens."""
     port = _free_port()
     env = {
         **os.environ,
@@ -178,6 +168,8 @@ def cloud_workers(settings: CloudSettings, workers: int, *, reuse_port: bool = F
         "RATE_LIMIT_ENABLED": "false",
         "DB_POOL_SIZE": str(settings.db_pool_size),
     }
+    command = [sys.executable, "-c", SERVE_SCRIPT, "serve", "--port", str(port)]
+    command += ["--workers", str(workers), "--log-level", "warning"]
     url = f"http://127.0.0.1:{port}"
 
     def healthy() -> bool:
@@ -186,46 +178,31 @@ def cloud_workers(settings: CloudSettings, workers: int, *, reuse_port: bool = F
         except httpx.HTTPError:
             return False
 
-    if not reuse_port:
-        command = [sys.executable, "-m", "uvicorn", "--factory", "bench.cloud_rig:app_from_environment"]
-        command += ["--workers", str(workers), "--host", "127.0.0.1", "--port", str(port), *UVICORN_OPTIONS]
-        with _running(command, env) as process:
-            _wait_until(healthy, process, "uvicorn workers")
-            yield url
-        return
-    with contextlib.ExitStack() as stack:
-        for _ in range(workers):
-            command = [sys.executable, "-m", "bench.cloud_rig", str(port)]
-            process = stack.enter_context(_running(command, env))
-            _wait_until(partial(_listens, process.pid, port), process, "uvicorn worker")
-        _wait_until(healthy, process, "uvicorn workers")
+    with _running(command, env) as process:
+        _wait_until(partial(_listeners, process.pid, port, workers), process, "API workers")
+        _wait_until(healthy, process, "API workers")
         yield url
 
 
-def _listens(pid: int, port: int) -> bool:
-    connections = psutil.Process(pid).net_connections("tcp")
-    return any(c.status == psutil.CONN_LISTEN and c.laddr and c.laddr[1] == port for c in connections)
+def _listeners(pid: int, port: int, expected: int) -> bool:
+    """Whether `expected` processes of the tree under `pid` listen on `port`."""
+    root = psutil.Process(pid)
+    listening = 0
+    for process in [root, *root.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            connections = process.net_connections("tcp")
+            listening += any(
+                c.status == psutil.CONN_LISTEN and c.laddr and c.laddr[1] == port for c in connections
+            )
+    return listening >= expected
 
 
-def _serve_on_shared_port(port: int) -> None:
-    """One worker of `cloud_workers(reuse_port=True)`: uvicorn on its own SO_REUSEPORT socket."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind(("127.0.0.1", port))
-    config = uvicorn.Config(
-        "bench.cloud_rig:app_from_environment",
-        factory=True,
-        log_level=LOG_LEVEL,
-        ws_max_queue=WS_MAX_QUEUE,
-        ws_per_message_deflate=False,
-    )
-    uvicorn.Server(config).run(sockets=[sock])
-
-
-def app_from_environment() -> FastAPI:
-    """`uvicorn --factory` entry point of `cloud_workers`: settings from the environment."""
-    return create_app(CloudSettings(_env_file=None))
-
-
-if __name__ == "__main__":
-    _serve_on_shared_port(int(sys.argv[1]))
+def api_worker_processes() -> list[psutil.Process]:
+    """The processes of `cloud_workers` that serve requests: the workers under each
+    `cloud serve --workers N` started by this process, or that process itself when N is 1."""
+    servers = [child for child in psutil.Process().children() if SERVE_SCRIPT in " ".join(child.cmdline())]
+    workers = []
+    for server in servers:
+        spawned = [child for child in server.children() if "spawn_main" in " ".join(child.cmdline())]
+        workers += spawned or [server]
+    return workers

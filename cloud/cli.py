@@ -14,24 +14,31 @@ app = typer.Typer(help="StudySpot cloud service.", no_args_is_help=True)
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to bind."),
     port: int = typer.Option(8000, help="TCP port."),
+    workers: int = typer.Option(
+        1, min=1, max=64, help="API processes, each on its own SO_REUSEPORT socket (> 1 needs REDIS_URL)."
+    ),
+    log_level: str = typer.Option("info", help="uvicorn's log level: critical, error, warning, info, debug."),
     seed_demo: bool = typer.Option(False, "--seed-demo", help="Create the demo tenant first."),
 ) -> None:
     """Run the API with uvicorn (embedded PostgreSQL when DATABASE_URL is unset)."""
-    import uvicorn
-
-    from cloud.app import create_app
     from cloud.bootstrap import ensure_database
     from cloud.config import CloudSettings
+    from cloud.serving import serve_one, serve_workers
 
-    settings, pg = ensure_database(CloudSettings())
+    settings = CloudSettings()
+    if workers > 1 and not settings.redis_url:
+        # live events, replay nonces, rate limits and caches would each stay inside one worker
+        raise typer.BadParameter("more than one worker needs REDIS_URL", param_hint="--workers")
+    settings, pg = ensure_database(settings)
     try:
         if seed_demo:
             from cloud.seed import seed_demo as run_seed
 
             typer.echo(json.dumps(run_seed(settings), indent=2))
-        # live seat events are ~200-byte JSON sent to every watching socket: per-message deflate
-        # compressed each copy separately (a third of the server's fan-out CPU) to save little
-        uvicorn.run(create_app(settings), host=host, port=port, ws_per_message_deflate=False)
+        if workers == 1:
+            serve_one(settings, host, port, log_level)
+        else:
+            serve_workers(settings, host, port, workers, log_level)
     finally:
         if pg is not None:
             pg.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -106,3 +108,74 @@ def test_seed_audit_and_purge_commands(
     assert '"audit_details": 0' in purged.output
     rotated = runner.invoke(app, ["rotate-jwt-key"])
     assert rotated.exit_code == 0 and "new signing key" in rotated.output
+
+
+def _listening_workers(parent: psutil.Process, port: int) -> set[int]:
+    pids = set()
+    for child in parent.children():
+        with contextlib.suppress(psutil.Error):
+            sockets = child.net_connections("tcp")
+            if any(c.status == psutil.CONN_LISTEN and c.laddr[1] == port for c in sockets):
+                pids.add(child.pid)
+    return pids
+
+
+def _wait_for(condition: Callable[[], bool], what: str, limit: float = 60.0) -> None:
+    deadline = time.monotonic() + limit
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def _open_keepalive_connection(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall(b"GET /health HTTP/1.1\r\nHost: studyspot\r\n\r\n")
+    assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+    return sock
+
+
+def test_serve_with_workers_spreads_connections_restarts_a_dead_worker_and_stops_on_sigterm(
+    database_url: str, redis_url: str, master_key: str, tmp_path: Path
+) -> None:
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "MASTER_KEY": master_key}
+    env["STUDYSPOT_DATA_DIR"] = str(tmp_path)
+    log_path = tmp_path / "serve.log"
+    with log_path.open("wb") as log_file:
+        command = [sys.executable, "-c", "from cloud.cli import app; app()", "serve", "--port", str(port)]
+        process = subprocess.Popen([*command, "--workers", "2"], env=env, stdout=log_file, stderr=log_file)
+    parent = psutil.Process(process.pid)
+    try:
+        _wait_for(lambda: len(_listening_workers(parent, port)) == 2, "two workers listening")
+        workers = _listening_workers(parent, port)
+        connections = [_open_keepalive_connection(port) for _ in range(16)]
+        served_by = {
+            pid
+            for pid in workers
+            for c in psutil.Process(pid).net_connections("tcp")
+            if c.status == psutil.CONN_ESTABLISHED and c.laddr[1] == port
+        }
+        assert served_by == workers, "the kernel spread 16 connections over both workers' sockets"
+        for sock in connections:
+            sock.close()
+
+        victim = min(workers)
+        os.kill(victim, signal.SIGKILL)
+        _wait_for(lambda: len(_listening_workers(parent, port) - {victim}) == 2, "a replacement worker")
+        assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200
+        every_worker = workers | _listening_workers(parent, port)
+
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0, log_path.read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert [pid for pid in every_worker if psutil.pid_exists(pid)] == []
+
+
+def test_serve_refuses_several_workers_without_redis(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    result = CliRunner().invoke(app, ["serve", "--workers", "2"])
+    assert result.exit_code == 2
+    assert "needs REDIS_URL" in result.output
