@@ -34,7 +34,6 @@ class LocalLink(CommandHold):
         self.session = Session()
         self.session.client_id = f"studyspot-agent-local-{uuid.uuid4().hex[:8]}"
         self.session.username = username  # the broker's no-local and ACL know the agent by it
-        self.connected = asyncio.Event()
         self.connects = 0
         self._inbox: asyncio.Queue[IncomingMessage] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -54,10 +53,6 @@ class LocalLink(CommandHold):
             task.cancel()
             await asyncio.wait({task}, timeout=grace)
         self._inbox = asyncio.Queue()  # what was not handled yet is gone, as with a dropped connection
-
-    async def wait_connected(self, limit: float = 10.0) -> None:
-        async with asyncio.timeout(limit):
-            await self.connected.wait()
 
     async def publish(
         self, topic: str, payload: str | bytes, *, qos: int = 1, retain: bool = False, hold: bool = False

@@ -77,10 +77,16 @@ class AgentLink(Protocol):
 
 
 class CommandHold:
-    """Device commands kept while the link is down, the latest per topic, sent on reconnect."""
+    """What both links share: whether they are up, and the device commands kept while they are down
+    (the latest per topic, sent on reconnect)."""
 
     def __init__(self) -> None:
         self.held: dict[str, HeldCommand] = {}
+        self.connected = asyncio.Event()
+
+    async def wait_connected(self, limit: float = 10.0) -> None:
+        async with asyncio.timeout(limit):
+            await self.connected.wait()
 
     def _hold(self, topic: str, payload: str | bytes, qos: int) -> None:
         self.held.pop(topic, None)  # re-insert: the send order follows the latest command
@@ -127,7 +133,6 @@ class MqttLink(CommandHold):
         self.client_id = client_id or f"studyspot-agent-{uuid.uuid4().hex[:8]}"
         self.min_backoff = min_backoff
         self.max_backoff = max_backoff
-        self.connected = asyncio.Event()
         self.connects = 0
         self._client: aiomqtt.Client | None = None
         self._task: asyncio.Task[None] | None = None
@@ -145,10 +150,6 @@ class MqttLink(CommandHold):
             # aiomqtt waits for the broker to acknowledge DISCONNECT; do not let that hold up a stop.
             await asyncio.wait({task}, timeout=grace)
         self.connected.clear()
-
-    async def wait_connected(self, limit: float = 10.0) -> None:
-        async with asyncio.timeout(limit):
-            await self.connected.wait()
 
     async def publish(
         self, topic: str, payload: str | bytes, *, qos: int = 1, retain: bool = False, hold: bool = False

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiomqtt
 import pytest
@@ -11,7 +11,7 @@ import pytest
 from edge.broker import EmbeddedBroker
 from edge.devices import EnrolledDevice
 from edge.local_link import LocalLink
-from edge.mqtt import IncomingMessage, NotConnected
+from edge.mqtt import IncomingMessage, MessageHandler, NotConnected
 from tests.edge.conftest import AGENT, AGENT_PASSWORD, eventually
 
 Broker = tuple[EmbeddedBroker, dict[str, EnrolledDevice]]
@@ -29,16 +29,6 @@ def tcp_client(embedded: EmbeddedBroker, username: str, password: str, name: str
 
 def device_client(embedded: EmbeddedBroker, device: EnrolledDevice) -> aiomqtt.Client:
     return tcp_client(embedded, device.record.username, device.password, device.record.id)
-
-
-async def attach(embedded: EmbeddedBroker, seen: list[IncomingMessage]) -> LocalLink:
-    async def record(message: IncomingMessage) -> None:
-        seen.append(message)
-
-    link = LocalLink(embedded, username=AGENT, subscriptions=["#"], handler=record)
-    link.start()
-    await link.wait_connected()
-    return link
 
 
 async def received(client: aiomqtt.Client, count: int) -> list[tuple[str, bytes, bool]]:
@@ -61,16 +51,44 @@ async def nothing_more(client: aiomqtt.Client, seconds: float = 0.5) -> bool:
     return False
 
 
+Attach = Callable[..., Awaitable[LocalLink]]
+
+
+def recording(seen: list[IncomingMessage]) -> MessageHandler:
+    async def record(message: IncomingMessage) -> None:
+        seen.append(message)
+
+    return record
+
+
 @pytest.fixture
-async def detached_links() -> AsyncIterator[list[LocalLink]]:
+async def attach(broker: Broker) -> AsyncIterator[Attach]:
+    """Attaches a link to the embedded broker (by default subscribed to `#`, recording what it gets
+    into a list) and stops it after the test."""
+    embedded, _ = broker
     links: list[LocalLink] = []
-    yield links
+
+    async def attach_link(
+        seen: list[IncomingMessage],
+        *,
+        handler: MessageHandler | None = None,
+        filters: tuple[str, ...] = ("#",),
+    ) -> LocalLink:
+        link = LocalLink(
+            embedded, username=AGENT, subscriptions=list(filters), handler=handler or recording(seen)
+        )
+        links.append(link)
+        link.start()
+        await link.wait_connected()
+        return link
+
+    yield attach_link
     for link in links:
         await link.stop()
 
 
 async def test_the_link_gets_retained_then_live_device_messages_and_never_its_own(
-    broker: Broker, detached_links: list[LocalLink]
+    broker: Broker, attach: Attach
 ) -> None:
     embedded, devices = broker
     seen: list[IncomingMessage] = []
@@ -82,8 +100,7 @@ async def test_the_link_gets_retained_then_live_device_messages_and_never_its_ow
         await observer.subscribe("#", qos=1)
         await door.publish(DOOR_A_STATE, "LOCKED", qos=1, retain=True)
         await eventually(lambda: DOOR_A_STATE in embedded.confined.retained_messages)
-        link = await attach(embedded, seen)
-        detached_links.append(link)
+        link = await attach(seen)
         await link.publish(DOOR_A_COMMAND, "UNLOCK")
         await link.publish(EVENT, "{}")
         await door.publish(DOOR_A_STATE, "UNLOCKED", qos=1)
@@ -104,11 +121,10 @@ async def test_the_link_gets_retained_then_live_device_messages_and_never_its_ow
 
 
 async def test_its_publishes_pass_the_receivers_acl_and_keep_the_retained_flag(
-    broker: Broker, detached_links: list[LocalLink]
+    broker: Broker, attach: Attach
 ) -> None:
     embedded, devices = broker
-    link = await attach(embedded, [])
-    detached_links.append(link)
+    link = await attach([])
     await link.publish(DOOR_A_COMMAND, "LOCK", retain=True)
     await eventually(lambda: DOOR_A_COMMAND in embedded.confined.retained_messages)
     async with (
@@ -126,22 +142,17 @@ async def test_its_publishes_pass_the_receivers_acl_and_keep_the_retained_flag(
 
 
 @pytest.mark.parametrize("topic", ["", "lib/#", "lib/+/state", "$SYS/broker/uptime"])
-async def test_it_refuses_topics_a_client_may_not_publish_to(
-    broker: Broker, detached_links: list[LocalLink], topic: str
-) -> None:
-    embedded, _ = broker
-    link = await attach(embedded, [])
-    detached_links.append(link)
+async def test_it_refuses_topics_a_client_may_not_publish_to(attach: Attach, topic: str) -> None:
+    link = await attach([])
     with pytest.raises(ValueError, match="cannot publish"):
         await link.publish(topic, "x")
 
 
 async def test_commands_published_while_detached_are_held_and_sent_on_reattach(
-    broker: Broker, detached_links: list[LocalLink]
+    broker: Broker, attach: Attach
 ) -> None:
     embedded, devices = broker
-    link = await attach(embedded, [])
-    detached_links.append(link)
+    link = await attach([])
     await link.stop()
     with pytest.raises(NotConnected):
         await link.publish(EVENT, "{}")
@@ -154,9 +165,7 @@ async def test_commands_published_while_detached_are_held_and_sent_on_reattach(
     assert link.connects == 2 and not link.held
 
 
-async def test_a_failing_handler_does_not_stop_the_link(
-    broker: Broker, detached_links: list[LocalLink]
-) -> None:
+async def test_a_failing_handler_does_not_stop_the_link(broker: Broker, attach: Attach) -> None:
     embedded, devices = broker
     seen: list[bytes] = []
 
@@ -165,10 +174,7 @@ async def test_a_failing_handler_does_not_stop_the_link(
         if len(seen) == 1:
             raise RuntimeError("handler bug")
 
-    link = LocalLink(embedded, username=AGENT, subscriptions=["lib/#"], handler=fail_first)
-    detached_links.append(link)
-    link.start()
-    await link.wait_connected()
+    await attach([], handler=fail_first, filters=("lib/#",))
     async with device_client(embedded, devices["door-a"]) as door:
         await door.publish(DOOR_A_STATE, "LOCKED", qos=1)
         await door.publish(DOOR_A_STATE, "UNLOCKED", qos=1)
