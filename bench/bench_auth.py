@@ -9,8 +9,9 @@ import time
 
 import httpx
 
-from bench.cloud_rig import bench_cloud, cloud_workers
+from bench.cloud_rig import bench_cloud, bench_redis, cloud_workers
 from bench.harness import BenchResult, measure, summarize
+from bench.raw_http import RawHttpPool, request_bytes
 from cloud.app import close_app, create_app
 from cloud.config import CloudSettings
 from cloud.identity.roles import permissions_of
@@ -77,24 +78,29 @@ async def _run(settings: CloudSettings) -> list[BenchResult]:
 
 
 async def _concurrent_profile_reads(settings: CloudSettings, token: str) -> list[BenchResult]:
-    """GET /users/me from CONCURRENT_CLIENTS closed-loop clients against `uvicorn --workers 2`
-    (as deployed) over loopback HTTP, the load generator in this process, not the workers'."""
-    headers = {"Authorization": f"Bearer {token}"}
+    """GET /users/me from CONCURRENT_CLIENTS closed-loop clients against `studyspot cloud serve
+    --workers 2` (as deployed) over raw keep-alive HTTP/1.1 (`bench.raw_http`: the load generator
+    shares the workers' 2 cores, and httpx cost it ~10 ms of CPU per request)."""
     with cloud_workers(settings, WORKERS) as base_url:
-        limits = httpx.Limits(max_connections=CONCURRENT_CLIENTS * 2)
-        async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30) as client:
+        pool = RawHttpPool(base_url)
+        wire = request_bytes("GET", f"{base_url}/api/v1/users/me", {"Authorization": f"Bearer {token}"})
 
-            async def one_get() -> float:
-                start = time.perf_counter()
-                (await client.get("/api/v1/users/me", headers=headers)).raise_for_status()
-                return time.perf_counter() - start
+        async def one_get() -> float:
+            start = time.perf_counter()
+            status, answer = await pool.exchange(wire)
+            if status != 200:
+                raise RuntimeError(f"GET /users/me failed: {status} {answer.decode(errors='replace')}")
+            return time.perf_counter() - start
 
+        try:
             await asyncio.gather(*(one_get() for _ in range(CONCURRENT_CLIENTS)))  # connections, caches
             latencies: list[float] = []
             started = time.perf_counter()
             for _ in range(ROUNDS):
                 latencies += await asyncio.gather(*(one_get() for _ in range(CONCURRENT_CLIENTS)))
             elapsed = time.perf_counter() - started
+        finally:
+            pool.close()
     median, p99 = summarize(latencies)
     figure = f"GET /users/me, {CONCURRENT_CLIENTS} concurrent, {WORKERS} workers"
     return [
@@ -106,8 +112,9 @@ async def _concurrent_profile_reads(settings: CloudSettings, token: str) -> list
 
 
 def run() -> list[BenchResult]:
-    with bench_cloud("bench_auth") as settings:
-        return asyncio.run(_run(settings))
+    # two workers, as deployed: with Redis (`cloud serve` refuses several workers without it)
+    with bench_redis() as redis_url, bench_cloud("bench_auth") as settings:
+        return asyncio.run(_run(settings.model_copy(update={"redis_url": redis_url})))
 
 
 if __name__ == "__main__":
