@@ -6,15 +6,18 @@ two workers while the other idled. Here each worker binds its own socket with SO
 kernel spreads new connections over them by their addresses (what nginx's `reuseport` does).
 
 The parent only supervises: a worker that dies is started again; SIGINT or SIGTERM stops them all
-(each finishes its requests, as uvicorn does on SIGTERM) and then the parent returns.
+(each finishes its requests, as uvicorn does on SIGTERM) and then the parent returns. A worker
+whose parent dies stops too.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import socket
+import threading
 import time
 from multiprocessing.process import BaseProcess
 from types import FrameType
@@ -26,6 +29,7 @@ from cloud.config import CloudSettings
 
 log = logging.getLogger(__name__)
 
+PARENT_CHECK_SECONDS = 1.0
 RESTART_DELAY_SECONDS = 1.0
 STOP_GRACE_SECONDS = 15.0
 SUPERVISE_INTERVAL_SECONDS = 0.5
@@ -56,7 +60,19 @@ def _worker(settings: CloudSettings, host: str, port: int, log_level: str) -> No
     """One worker process: the app on its own SO_REUSEPORT socket."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C reaches the parent, which stops us
     sock = reuse_port_socket(host, port)
-    uvicorn.Server(uvicorn_config(settings, log_level)).run(sockets=[sock])
+    server = uvicorn.Server(uvicorn_config(settings, log_level))
+    watch = threading.Thread(target=_stop_when_orphaned, args=(server, os.getppid()), daemon=True)
+    watch.start()
+    server.run(sockets=[sock])
+
+
+def _stop_when_orphaned(server: uvicorn.Server, parent_pid: int) -> None:
+    """A worker whose supervisor died (kill -9, the OOM killer) finishes its requests and exits rather
+    than serve on unsupervised: with SO_REUSEPORT it would share the port with the next `serve`."""
+    while os.getppid() == parent_pid:
+        time.sleep(PARENT_CHECK_SECONDS)
+    log.warning("API worker %s: its supervisor %s is gone; stopping", os.getpid(), parent_pid)
+    server.should_exit = True
 
 
 class WorkerPool:

@@ -134,16 +134,22 @@ def _open_keepalive_connection(port: int) -> socket.socket:
     return sock
 
 
+def _serve_workers(
+    database_url: str, redis_url: str, master_key: str, tmp_path: Path, port: int
+) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "MASTER_KEY": master_key}
+    env["STUDYSPOT_DATA_DIR"] = str(tmp_path)
+    with (tmp_path / "serve.log").open("wb") as log_file:
+        command = [sys.executable, "-c", "from cloud.cli import app; app()", "serve", "--port", str(port)]
+        return subprocess.Popen([*command, "--workers", "2"], env=env, stdout=log_file, stderr=log_file)
+
+
 def test_serve_with_workers_spreads_connections_restarts_a_dead_worker_and_stops_on_sigterm(
     database_url: str, redis_url: str, master_key: str, tmp_path: Path
 ) -> None:
     port = _free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "MASTER_KEY": master_key}
-    env["STUDYSPOT_DATA_DIR"] = str(tmp_path)
+    process = _serve_workers(database_url, redis_url, master_key, tmp_path, port)
     log_path = tmp_path / "serve.log"
-    with log_path.open("wb") as log_file:
-        command = [sys.executable, "-c", "from cloud.cli import app; app()", "serve", "--port", str(port)]
-        process = subprocess.Popen([*command, "--workers", "2"], env=env, stdout=log_file, stderr=log_file)
     parent = psutil.Process(process.pid)
     try:
         _wait_for(lambda: len(_listening_workers(parent, port)) == 2, "two workers listening")
@@ -172,6 +178,27 @@ def test_serve_with_workers_spreads_connections_restarts_a_dead_worker_and_stops
             process.kill()
             process.wait()
     assert [pid for pid in every_worker if psutil.pid_exists(pid)] == []
+
+
+def test_serve_workers_stop_when_their_supervisor_is_killed(
+    database_url: str, redis_url: str, master_key: str, tmp_path: Path
+) -> None:
+    port = _free_port()
+    process = _serve_workers(database_url, redis_url, master_key, tmp_path, port)
+    parent = psutil.Process(process.pid)
+    workers: list[psutil.Process] = []
+    try:
+        _wait_for(lambda: len(_listening_workers(parent, port)) == 2, "two workers listening")
+        workers = [psutil.Process(pid) for pid in _listening_workers(parent, port)]
+        process.kill()
+        process.wait()
+        _, alive = psutil.wait_procs(workers, timeout=30)
+        assert alive == [], "orphaned workers kept serving"
+    finally:
+        process.kill()
+        for worker in workers:
+            with contextlib.suppress(psutil.Error):
+                worker.kill()
 
 
 def test_serve_refuses_several_workers_without_redis(monkeypatch: pytest.MonkeyPatch) -> None:
