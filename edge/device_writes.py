@@ -79,25 +79,32 @@ class DeviceWrites:
 
     def write(self, conn: sqlite3.Connection) -> None:
         """The upserts, in the caller's transaction."""
-        last_seen = [(at, device) for device, at in self.seen.items()]
-        conn.executemany("UPDATE devices SET last_seen = ? WHERE id = ?", last_seen)
+        conn.executemany(MARK_SEEN, [(at, device) for device, at in self.seen.items()])
         conn.executemany(
-            "INSERT INTO device_state (device_id, entity, value, updated_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (device_id, entity) DO UPDATE SET value = excluded.value,"
-            " updated_at = excluded.updated_at",
+            UPSERT_STATE,
             [(device, entity, value, at) for (device, entity), (value, at) in self.states.items()],
         )
         conn.executemany(
-            """
-            INSERT INTO telemetry (device_id, metric, minute, count, total, minimum, maximum, last)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (device_id, metric, minute) DO UPDATE SET
-              count = count + excluded.count, total = total + excluded.total,
-              minimum = min(minimum, excluded.minimum), maximum = max(maximum, excluded.maximum),
-              last = excluded.last
-            """,
+            UPSERT_READINGS,
             [
                 (device, metric, minute, r.count, r.total, r.minimum, r.maximum, r.last)
                 for (device, metric, minute), r in self.readings.items()
             ],
         )
+
+
+# The store's device writes, held or not (`Store.set_device_state`, `Store.record_telemetry`).
+MARK_SEEN = "UPDATE devices SET last_seen = ? WHERE id = ?"
+UPSERT_STATE = (
+    "INSERT INTO device_state (device_id, entity, value, updated_at) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (device_id, entity) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at"
+)
+# (device, metric, minute, count, total, minimum, maximum, last) of one or more readings
+UPSERT_READINGS = """
+    INSERT INTO telemetry (device_id, metric, minute, count, total, minimum, maximum, last)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (device_id, metric, minute) DO UPDATE SET
+      count = count + excluded.count, total = total + excluded.total,
+      minimum = min(minimum, excluded.minimum), maximum = max(maximum, excluded.maximum),
+      last = excluded.last
+"""

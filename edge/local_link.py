@@ -17,7 +17,7 @@ import uuid
 
 from amqtt.session import Session
 
-from edge.broker import EmbeddedBroker
+from edge.broker import ConfinedBroker, EmbeddedBroker
 from edge.mqtt import CommandHold, IncomingMessage, MessageHandler, NotConnected
 
 log = logging.getLogger(__name__)
@@ -62,15 +62,19 @@ class LocalLink(CommandHold):
                 raise NotConnected("not attached to the embedded broker")
             self._hold(topic, payload, qos)
             return
+        await self._publish(self.broker.confined, topic, payload, qos=qos, retain=retain)
+
+    async def _publish(
+        self, confined: ConfinedBroker, topic: str, payload: str | bytes, *, qos: int, retain: bool
+    ) -> None:
         data = payload.encode() if isinstance(payload, str) else payload
-        await self.broker.confined.publish_local(self.session, topic, data, qos=qos, retain=retain)
+        await confined.publish_local(self.session, topic, data, qos=qos, retain=retain)
 
     async def _run(self) -> None:
         confined = self.broker.confined
         confined.attach_local(self)
         for topic, command in self._take_held():
-            data = command.payload.encode() if isinstance(command.payload, str) else command.payload
-            await confined.publish_local(self.session, topic, data, qos=command.qos, retain=False)
+            await self._publish(confined, topic, command.payload, qos=command.qos, retain=False)
         self.connects += 1
         self.connected.set()
         log.info("mqtt attached to the embedded broker in-process")

@@ -21,7 +21,7 @@ import sqlite_utils
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from edge.device_writes import DeviceWrites
+from edge.device_writes import MARK_SEEN, UPSERT_READINGS, UPSERT_STATE, DeviceWrites
 
 log = logging.getLogger(__name__)
 
@@ -400,7 +400,7 @@ class Store:
     def _mark_seen(self, device_id: str, at: datetime, online: bool | None = None) -> None:
         # plain SQL: sqlite-utils' Table.update introspects the table (3 queries) on every call
         if online is None:
-            self.db.execute("UPDATE devices SET last_seen = ? WHERE id = ?", [iso(at), device_id])
+            self.db.execute(MARK_SEEN, [iso(at), device_id])
         else:
             self.db.execute(
                 "UPDATE devices SET last_seen = ?, online = ? WHERE id = ?", [iso(at), int(online), device_id]
@@ -429,32 +429,25 @@ class Store:
         """A device's state message in one unsynced commit: last seen (if live), the entity's state and,
         for a sensor, its reading in the per-minute roll-up (three commits and six pragmas before).
         With `hold` it joins the held device writes (`commit_held_device_writes`) instead."""
-        if hold:
-            self._held.add(device_id, entity, value, iso(at), seen=seen, minute=_minute(at), reading=reading)
-            if len(self._held) >= MAX_HELD_DEVICE_ROWS or self._held.age() >= MAX_HELD_DEVICE_SECONDS:
-                self.commit_held_device_writes()
-            return
-        with self._without_fsync(), self._atomic():
-            if seen:
-                self._mark_seen(device_id, at)
-            self._upsert_state(device_id, entity, value, at)
-            if reading is not None:
-                self._upsert_reading(device_id, entity, _minute(at), reading)
+        writes = self._held if hold else DeviceWrites()
+        writes.add(device_id, entity, value, iso(at), seen=seen, minute=_minute(at), reading=reading)
+        if not hold:
+            self._commit_device_writes(writes)
+        elif len(self._held) >= MAX_HELD_DEVICE_ROWS or self._held.age() >= MAX_HELD_DEVICE_SECONDS:
+            self.commit_held_device_writes()
 
     def commit_held_device_writes(self) -> None:
         """One unsynced commit of every held device write; on an error they are dropped, not retried."""
         held = self._held.take()
         if held:
-            with self._without_fsync(), self._atomic():
-                held.write(self._db.conn)
+            self._commit_device_writes(held)
+
+    def _commit_device_writes(self, writes: DeviceWrites) -> None:
+        with self._without_fsync(), self._atomic():
+            writes.write(self.db.conn)  # after the held ones, if `writes` are not them
 
     def _upsert_state(self, device_id: str, entity: str, value: str, at: datetime) -> None:
-        self.db.execute(
-            "INSERT INTO device_state (device_id, entity, value, updated_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (device_id, entity) DO UPDATE SET value = excluded.value,"
-            " updated_at = excluded.updated_at",
-            [device_id, entity, value, iso(at)],
-        )
+        self.db.execute(UPSERT_STATE, [device_id, entity, value, iso(at)])
 
     def device_state(self, device_id: str, entity: str) -> str | None:
         rows = list(
@@ -469,17 +462,7 @@ class Store:
             self._upsert_reading(device_id, metric, _minute(at), value)
 
     def _upsert_reading(self, device_id: str, metric: str, minute: str, value: float) -> None:
-        self.db.execute(
-            """
-            INSERT INTO telemetry (device_id, metric, minute, count, total, minimum, maximum, last)
-            VALUES (?, ?, ?, 1, ?, ?, ?, ?)
-            ON CONFLICT (device_id, metric, minute) DO UPDATE SET
-              count = count + 1, total = total + excluded.total,
-              minimum = min(minimum, excluded.minimum), maximum = max(maximum, excluded.maximum),
-              last = excluded.last
-            """,
-            [device_id, metric, minute, value, value, value, value],
-        )
+        self.db.execute(UPSERT_READINGS, [device_id, metric, minute, 1, value, value, value, value])
 
     def telemetry(self, device_id: str, metric: str) -> list[dict[str, Any]]:
         return list(
