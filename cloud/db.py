@@ -133,17 +133,13 @@ def _set_scope_settings(connection: Connection, info: dict[str, Any]) -> None:
 
 def tenant_scope(session: Session, tenant_id: uuid.UUID | None, user_id: uuid.UUID | None) -> None:
     """Scope every transaction of `session` to a tenant and/or a user (RLS reads these settings)."""
-    session.info[SCOPE_TENANT] = tenant_id
-    session.info[SCOPE_USER] = user_id
-    session.info[SCOPE_PLATFORM] = False
+    _remember_scope(session, tenant_id, user_id, platform=False)
     _reapply(session)
 
 
 def platform_scope(session: Session, user_id: uuid.UUID | None = None) -> None:
     """Explicit cross-tenant access (auth lookups, super-admin, seeding). Callers audit its use."""
-    session.info[SCOPE_TENANT] = None
-    session.info[SCOPE_USER] = user_id
-    session.info[SCOPE_PLATFORM] = True
+    _remember_scope(session, None, user_id, platform=True)
     _reapply(session)
 
 
@@ -161,9 +157,16 @@ def row_tenant_scope_sql(tenant_column: str) -> str:
 def tenant_scope_applied(session: Session, tenant_id: uuid.UUID) -> None:
     """`tenant_scope(session, tenant_id, None)` for a transaction a `row_tenant_scope_sql` statement
     already scoped: only the session's later transactions need it set."""
+    _remember_scope(session, tenant_id, None, platform=False)
+
+
+def _remember_scope(
+    session: Session, tenant_id: uuid.UUID | None, user_id: uuid.UUID | None, *, platform: bool
+) -> None:
+    """The scope `_apply_scope` sets at the start of each of the session's transactions."""
     session.info[SCOPE_TENANT] = tenant_id
-    session.info[SCOPE_USER] = None
-    session.info[SCOPE_PLATFORM] = False
+    session.info[SCOPE_USER] = user_id
+    session.info[SCOPE_PLATFORM] = platform
 
 
 def _reapply(session: Session) -> None:

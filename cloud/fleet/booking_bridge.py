@@ -21,6 +21,7 @@ from cloud.fleet.hooks import (
     PullItem,
     PullWindow,
     booking_hook_defined,
+    page_rows_sql,
     register_checkin_hook,
     register_pass_source,
 )
@@ -36,18 +37,9 @@ _PASSES_SQL = """
       AND b.updated_at <= :until
       AND (CAST(:since AS timestamptz) IS NULL OR b.updated_at > :since
            OR lower(b.during) - make_interval(mins => l.checkin_open_minutes) > :previous_horizon)
-      AND (CAST(:after_at AS timestamptz) IS NULL
-           OR (b.updated_at, 'pass' COLLATE "C", b.pass_id COLLATE "C")
-              > (CAST(:after_at AS timestamptz), CAST(:after_kind AS text) COLLATE "C",
-                 CAST(:after_id AS text) COLLATE "C"))
-    ORDER BY b.updated_at, b.pass_id COLLATE "C"
-    LIMIT CAST(:limit AS integer)
-"""
+""" + page_rows_sql("b.updated_at", "pass", "b.pass_id")  # noqa: S608 - constant fragments
 _PASSES = text(_PASSES_SQL)
 
-# Both SELECTs of `booking_passes` return only rows whose pull sort key (see cloud.fleet.pull) comes
-# after the window's `after`, in that order, at most `limit` of them: a page of a 5,000-pass pull
-# reads about its 1,000 rows instead of all of them.
 _STATUS = {
     "confirmed": PassStatus.ACTIVE,
     "checked_in": PassStatus.ACTIVE,
@@ -62,13 +54,7 @@ _REVOCATIONS_SQL = """
     WHERE library_id = :library AND revoked_at <= :until
       AND (CAST(:since AS timestamptz) IS NULL OR revoked_at > :since)
       AND revoked_at > CAST(:now AS timestamptz) - make_interval(days => 3)
-      AND (CAST(:after_at AS timestamptz) IS NULL
-           OR (revoked_at, 'revocation' COLLATE "C", pass_id COLLATE "C")
-              > (CAST(:after_at AS timestamptz), CAST(:after_kind AS text) COLLATE "C",
-                 CAST(:after_id AS text) COLLATE "C"))
-    ORDER BY revoked_at, pass_id COLLATE "C"
-    LIMIT CAST(:limit AS integer)
-"""
+""" + page_rows_sql("revoked_at", "revocation", "pass_id")  # noqa: S608 - constant fragments
 _REVOCATIONS = text(_REVOCATIONS_SQL)
 
 

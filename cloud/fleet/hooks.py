@@ -86,6 +86,21 @@ class PullWindow:
         }  # fmt: skip
 
 
+def page_rows_sql(changed_at: str, kind: str, record_id: str) -> str:
+    """The tail (a condition to AND, ORDER BY, LIMIT) with which a source's rows SQL returns only rows
+    of the window's page: those whose pull sort key (`changed_at`, `kind`, `record_id`) comes after
+    `after`, in that order, at most `limit` of them (a page of a 5,000-pass pull reads about its
+    1,000 rows instead of all of them)."""
+    return f"""
+      AND (CAST(:after_at AS timestamptz) IS NULL
+           OR ({changed_at}, '{kind}' COLLATE "C", {record_id} COLLATE "C")
+              > (CAST(:after_at AS timestamptz), CAST(:after_kind AS text) COLLATE "C",
+                 CAST(:after_id AS text) COLLATE "C"))
+    ORDER BY {changed_at}, {record_id} COLLATE "C"
+    LIMIT CAST(:limit AS integer)
+"""
+
+
 PullItem = tuple[dt.datetime, PassRecord | Revocation | PlanRecord | SeatRecord]  # (row's updated_at, record)
 PassSource = Callable[[Session, PullWindow], Iterable[PullItem]]
 
