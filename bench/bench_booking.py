@@ -21,11 +21,10 @@ import uuid
 from typing import Any
 
 import httpx
-import psutil
 from sqlalchemy import create_engine, text
 
 from bench.cloud_rig import api_worker_processes, bench_cloud, bench_library, bench_redis, cloud_workers
-from bench.harness import BenchResult, summarize
+from bench.harness import BenchResult, cpu_seconds, summarize
 from bench.live_reader import LiveSocket, open_live_socket
 from bench.raw_http import RawHttpPool, request_bytes
 from cloud.app import close_app, create_app
@@ -126,7 +125,7 @@ async def _bench_bookings(
     def requests(first: int, count: int) -> list[list[bytes]]:
         return [[wire(i, n) for n in range(first, first + count)] for i in range(CLIENTS)]
 
-    workers = api_worker_processes()
+    worker_pids = [worker.pid for worker in api_worker_processes()]
     try:
         # warm-up, not counted: every worker opens its pool connections and fills its statement caches
         await asyncio.gather(
@@ -134,11 +133,11 @@ async def _bench_bookings(
         )
         timed = requests(0, BOOKINGS_PER_CLIENT)
         latencies.clear()
-        cpu_before, generator_before = _cpu_seconds(workers), time.process_time()
+        cpu_before, generator_before = cpu_seconds(*worker_pids), time.process_time()
         began = time.perf_counter()
         await asyncio.gather(*(one_client(w) for w in timed))
         elapsed = time.perf_counter() - began
-        worker_ms = (_cpu_seconds(workers) - cpu_before) * 1e3 / len(latencies)
+        worker_ms = (cpu_seconds(*worker_pids) - cpu_before) * 1e3 / len(latencies)
         generator_ms = (time.process_time() - generator_before) * 1e3 / len(latencies)
     finally:
         pool.close()
@@ -154,10 +153,6 @@ async def _bench_bookings(
             "ms",
         ),
     ]
-
-
-def _cpu_seconds(processes: list[psutil.Process]) -> float:
-    return sum(sum(process.cpu_times()[:2]) for process in processes)
 
 
 def _generate_libraries(url: str) -> None:

@@ -24,7 +24,7 @@ import aiomqtt
 import psutil
 
 from bench.bench_edge import free_port, signed_passes, start_mosquitto
-from bench.harness import BenchResult
+from bench.harness import BenchResult, cpu_seconds
 from edge.devices import enroll_device
 from edge.simulator import SimDevice
 from edge.store import Store
@@ -158,11 +158,6 @@ async def _wait_agent_listening(rig: Rig, client: aiomqtt.Client, sensor: SimDev
             await asyncio.sleep(0.2)
 
 
-def _agent_cpu_seconds(rig: Rig) -> float:
-    times = psutil.Process(rig.agent.pid).cpu_times()
-    return float(times.user + times.system)
-
-
 async def _ingest(rig: Rig, clients: list[aiomqtt.Client], per_sensor: int) -> float:
     """Publish `per_sensor` readings from every sensor; return readings/s counted by the agent."""
     before = _readings_counted(rig)
@@ -206,11 +201,11 @@ async def _session(broker: str, with_hour: bool) -> dict[str, float]:
             clients_and_door = [*clients, door]
             await _wait_agent_listening(rig, clients[0], rig.sensors[0])
             await _ingest(rig, clients, 50)  # warm-up: subscriptions, caches, first pages
-            cpu_before = _agent_cpu_seconds(rig)
+            cpu_before = cpu_seconds(rig.agent.pid)
             figures = {"rate": await _ingest(rig, clients, INGEST_PER_SENSOR)}
             # load-independent: the agent's own CPU (user + system) per 1,000 readings it stored
             figures["cpu_ms"] = (
-                (_agent_cpu_seconds(rig) - cpu_before) * 1e6 / (SENSOR_COUNT * INGEST_PER_SENSOR)
+                (cpu_seconds(rig.agent.pid) - cpu_before) * 1e6 / (SENSOR_COUNT * INGEST_PER_SENSOR)
             )
             if with_hour:
                 agent = psutil.Process(rig.agent.pid)

@@ -9,7 +9,7 @@ rate the fleet size implies (open loop, latencies measured from the scheduled se
 backlog counts against the cloud). Requests are signed just before each step, outside the timing.
 
 Wall-clock latencies depend on what else the machine runs, so each step also reports the CPU time
-the cloud worker and the load generator spent per request (`/proc/<pid>/stat`, `process_time`):
+the cloud worker and the load generator spent per request (`harness.cpu_seconds`, `process_time`):
 those do not depend on the load, and 1,000 ms over the worker's figure is what one core could serve.
 """
 
@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -31,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from bench.bench_sync import PASSWORD, _serve
 from bench.cloud_rig import bench_cloud
-from bench.harness import BenchResult, percentile
+from bench.harness import BenchResult, cpu_seconds, percentile
 from bench.raw_http import RawHttpPool, request_bytes
 from cloud.db import platform_scope
 from cloud.fleet.service import new_key_id
@@ -189,11 +187,6 @@ class Step:
     generator_cpu_ms: float  # this process's (the load generator's) CPU time per request
 
 
-def _process_cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-
-
 async def _run_step(pool: RawHttpPool, requests: list[SignedRequest]) -> tuple[list[float], int]:
     interval = STEP_SECONDS / len(requests)
     wires = [request.wire() for request in requests]
@@ -228,9 +221,9 @@ async def _measure(base: str, edges: list[Edge], worker_pid: int) -> list[Step]:
         steps = []
         for size in FLEET_SIZES:
             requests = _step_requests(base, edges[:size], cursors)
-            worker_before, generator_before = _process_cpu_seconds(worker_pid), time.process_time()
+            worker_before, generator_before = cpu_seconds(worker_pid), time.process_time()
             latencies, failures = await _run_step(pool, requests)
-            worker_ms = (_process_cpu_seconds(worker_pid) - worker_before) * 1000 / len(requests)
+            worker_ms = (cpu_seconds(worker_pid) - worker_before) * 1000 / len(requests)
             generator_ms = (time.process_time() - generator_before) * 1000 / len(requests)
             steps.append(Step(size, latencies, failures, worker_ms, generator_ms))
             if percentile(latencies, 0.99) > GIVE_UP_P99_MS:

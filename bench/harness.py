@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_FILE = BENCH_DIR / "RESULTS.md"
 
@@ -53,6 +55,12 @@ def measure(fn: Callable[[], object], n: int, warmup: int = 10) -> tuple[float, 
 def summarize(samples: list[float]) -> tuple[float, float]:
     """(median, p99) of already collected samples."""
     return statistics.median(samples), percentile(samples, 0.99)
+
+
+def cpu_seconds(*pids: int) -> float:
+    """User + system CPU time the processes have used so far (another process's: a cloud worker's,
+    the agent's), to report CPU per operation next to its latency."""
+    return sum(sum(psutil.Process(pid).cpu_times()[:2]) for pid in pids)
 
 
 def machine_description() -> str:
